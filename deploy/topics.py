@@ -1,0 +1,39 @@
+"""Creating tallystream's Kafka topics (the broker does not auto-create them)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+
+log = logging.getLogger(__name__)
+
+
+async def ensure_topics(bootstrap: str, names: list[str], partitions: int, timeout: float = 60.0) -> None:
+    """Create `names` with `partitions` partitions unless they exist; waits for the broker."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        try:
+            await admin.start()
+            break
+        except KafkaConnectionError:
+            await admin.close()
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+    try:
+        existing = set(await admin.list_topics())
+        missing = [n for n in names if n not in existing]
+        if missing:
+            try:
+                await admin.create_topics(
+                    [NewTopic(name=n, num_partitions=partitions, replication_factor=1) for n in missing]
+                )
+            except TopicAlreadyExistsError:
+                pass
+            log.info("created topics %s with %d partitions", missing, partitions)
+    finally:
+        await admin.close()

@@ -1,0 +1,50 @@
+"""Entry point of the worker role: `tallystream-worker`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import faust
+from mode import Service
+
+from processors.app import create_app
+from processors.settings import WorkerSettings
+from storage import Warehouse, WarehouseSettings, open_warehouse
+
+log = logging.getLogger(__name__)
+
+
+class WarehouseCloser(Service):  # type: ignore[misc]
+    """Closes the warehouse when the worker stops (listed first, so it stops last)."""
+
+    def __init__(self, warehouse: Warehouse) -> None:
+        super().__init__()
+        self._warehouse = warehouse
+
+    async def on_stop(self) -> None:
+        await self._warehouse.close()
+
+
+def run_worker(
+    settings: WorkerSettings,
+    warehouse_settings: WarehouseSettings,
+    services: Callable[[Warehouse], Sequence[Any]] = lambda _: (),
+) -> None:
+    """Open the warehouse, then run the Faust worker (plus `services(warehouse)`) until stopped."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    warehouse = loop.run_until_complete(open_warehouse(warehouse_settings))
+    app = create_app(settings, warehouse, warehouse_settings.database)
+    worker = faust.Worker(
+        app, WarehouseCloser(warehouse), *services(warehouse), loop=loop, loglevel=settings.log_level
+    )
+    worker.execute_from_commandline()
+
+
+def main() -> None:
+    """Run a worker that only processes (use with a ClickHouse server: CLICKHOUSE_URL)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    run_worker(WorkerSettings(), WarehouseSettings())

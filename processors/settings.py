@@ -1,0 +1,34 @@
+"""Settings of the worker role."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas import topics
+
+
+class WorkerSettings(BaseSettings):
+    """How the stream worker connects and batches."""
+
+    model_config = SettingsConfigDict(env_prefix="TALLY_", extra="ignore")
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    """Kafka bootstrap servers, host:port[,host:port]."""
+    events_topic: str = topics.EVENTS_RAW
+    """Topic of validated events, keyed by tenant."""
+    dlq_topic: str = topics.EVENTS_DLQ
+    """Topic for records the worker cannot process."""
+    worker_group: str = "tallystream-worker"
+    """Consumer group (Faust app id) of the workers."""
+    topic_partitions: int = Field(default=topics.DEFAULT_PARTITIONS, ge=1)
+    """Partitions of the event topics."""
+    batch_max: int = Field(default=5000, ge=1)
+    """Largest batch written to the warehouse in one insert."""
+    batch_seconds: float = Field(default=0.5, gt=0)
+    """Longest time a record waits in a batch before it is written."""
+    data_dir: Path = Path("var/faust")
+    """Faust's local data folder."""
+    log_level: str = "info"

@@ -1,0 +1,12 @@
+"""Kafka topic names and layout shared by every role."""
+
+from __future__ import annotations
+
+from typing import Final
+
+EVENTS_RAW: Final = "events.raw"
+"""Validated events as accepted by ingest, JSON, keyed by tenant id."""
+EVENTS_DLQ: Final = "events.dlq"
+"""Events the processors could not handle, with the reason, keyed by tenant id."""
+DEFAULT_PARTITIONS: Final = 6
+"""Partitions of the event topics: the ceiling on worker parallelism."""

@@ -1,0 +1,56 @@
+"""The embedded adapter: ClickHouse in this process through chDB.
+
+With chDB the process that writes is the process that reads: the worker and the views API share
+one `ChdbWarehouse` in one process (see deploy/stack.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from storage.base import Row, ThreadConfined, WarehouseError, encode_json_each_row
+from storage.codec import decode_json_compact
+
+_SESSION_SETTINGS = (
+    "output_format_json_quote_decimals=1",
+    "output_format_json_quote_64bit_integers=1",
+    "date_time_output_format=iso",
+    "session_timezone=UTC",
+)
+
+
+class ChdbWarehouse(ThreadConfined):
+    """ClickHouse engine in-process, data under `path`."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__("chdb")
+        from chdb import session  # imported here: loading the engine is heavy
+
+        path.mkdir(parents=True, exist_ok=True)
+        self._session = session.Session(f"{path}?{'&'.join(_SESSION_SETTINGS)}")
+
+    def _query_sync(self, sql: str, fmt: str, params: Mapping[str, Any] | None) -> bytes:
+        try:
+            result = self._session.query(sql, fmt, params=dict(params) if params else None)
+        except Exception as exc:  # chDB raises its own ChdbError / RuntimeError
+            raise WarehouseError(str(exc)) from exc
+        return bytes(result.bytes()) if result is not None else b""
+
+    async def execute(self, sql: str) -> None:
+        await self._run(self._query_sync, sql, "CSV", None)
+
+    async def insert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        if not rows:
+            return
+        body = encode_json_each_row(rows).decode()
+        await self._run(self._query_sync, f"INSERT INTO {table} FORMAT JSONEachRow\n{body}", "CSV", None)
+
+    async def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        payload = await self._run(self._query_sync, sql, "JSONCompact", params)
+        return decode_json_compact(payload)
+
+    async def close(self) -> None:
+        await self._run(self._session.close)
+        self._shutdown()

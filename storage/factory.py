@@ -1,0 +1,43 @@
+"""Choosing and preparing the warehouse from settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.ddl import check_identifier, render_ddl
+from storage.base import Warehouse
+
+
+class WarehouseSettings(BaseSettings):
+    """Where tallystream stores priced events and rollups."""
+
+    model_config = SettingsConfigDict(env_prefix="TALLY_", extra="ignore")
+
+    clickhouse_url: SecretStr | None = Field(default=None, validation_alias="CLICKHOUSE_URL")
+    """A ClickHouse server (http://user:password@host:8123); unset means embedded chDB."""
+    chdb_path: Path = Path("var/chdb")
+    """Data folder of the embedded engine."""
+    database: str = "tallystream"
+    """Database holding tallystream's tables."""
+    raw_retention_days: int = Field(default=30, ge=1)
+    """How long raw priced events are kept."""
+
+
+async def open_warehouse(settings: WarehouseSettings) -> Warehouse:
+    """Connect to the configured warehouse and create the schema if needed."""
+    check_identifier(settings.database)
+    warehouse: Warehouse
+    if settings.clickhouse_url is not None:
+        from storage.server_store import ClickHouseServerWarehouse
+
+        warehouse = ClickHouseServerWarehouse(settings.clickhouse_url.get_secret_value())
+    else:
+        from storage.chdb_store import ChdbWarehouse
+
+        warehouse = ChdbWarehouse(settings.chdb_path)
+    for statement in render_ddl(settings.database, settings.raw_retention_days):
+        await warehouse.execute(statement)
+    return warehouse

@@ -1,0 +1,1 @@
+"""The dashboard query API (FastAPI): thin routes over one SQL-building module."""

@@ -1,0 +1,71 @@
+"""Every SQL statement the views API runs, built in one place and unit-tested as text.
+
+Builders return a `Query`: SQL with ClickHouse server-side parameters plus their values. Only
+the database name is interpolated, and it is checked as an identifier first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from schemas.ddl import EVENTS_TABLE, check_identifier
+
+
+@dataclass(frozen=True)
+class Query:
+    """A statement and the values of its parameters."""
+
+    sql: str
+    params: dict[str, Any]
+
+
+def ch_datetime(value: datetime) -> str:
+    """A UTC datetime as a ClickHouse DateTime64(3) parameter value."""
+    return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"
+
+
+def overview(database: str, tenant_id: str, day_start: datetime, hour_ago: datetime) -> Query:
+    """Seed 000's overview: sessions all time, today's messages and cost, sessions active in the last hour."""
+    table = f"{check_identifier(database)}.{EVENTS_TABLE}"
+    sql = (
+        "SELECT\n"
+        "    uniqExact(session_id) AS total_sessions,\n"
+        "    countIf(type = 'message' AND ts >= {day_start:DateTime64(3)}) AS messages_today,\n"
+        "    countIf(type = 'llm_call' AND ts >= {day_start:DateTime64(3)}) AS llm_calls_today,\n"
+        "    sumIf(cost_usd, type = 'llm_call' AND ts >= {day_start:DateTime64(3)}) AS cost_today_usd,\n"
+        "    countIf(price_status = 'unknown_model' AND ts >= {day_start:DateTime64(3)})"
+        " AS unknown_model_calls_today,\n"
+        "    uniqExactIf(session_id, ts >= {hour_ago:DateTime64(3)}) AS active_sessions\n"
+        f"FROM {table} FINAL\n"
+        "WHERE tenant_id = {tenant_id:String}"
+    )
+    return Query(
+        sql,
+        {"tenant_id": tenant_id, "day_start": ch_datetime(day_start), "hour_ago": ch_datetime(hour_ago)},
+    )
+
+
+def costs_by_model(database: str, tenant_id: str, since: datetime, until: datetime) -> Query:
+    """LLM cost, tokens and requests per provider and model in [since, until)."""
+    table = f"{check_identifier(database)}.{EVENTS_TABLE}"
+    sql = (
+        "SELECT\n"
+        "    provider,\n"
+        "    model,\n"
+        "    count() AS requests,\n"
+        "    countIf(status = 'error') AS errors,\n"
+        "    sum(input_tokens) AS input_tokens,\n"
+        "    sum(output_tokens) AS output_tokens,\n"
+        "    sum(cached_input_tokens) AS cached_input_tokens,\n"
+        "    sum(reasoning_tokens) AS reasoning_tokens,\n"
+        "    sum(cost_usd) AS cost_usd,\n"
+        "    countIf(price_status = 'unknown_model') AS unknown_model_requests\n"
+        f"FROM {table} FINAL\n"
+        "WHERE tenant_id = {tenant_id:String} AND type = 'llm_call'\n"
+        "    AND ts >= {since:DateTime64(3)} AND ts < {until:DateTime64(3)}\n"
+        "GROUP BY provider, model\n"
+        "ORDER BY cost_usd DESC, requests DESC, provider, model"
+    )
+    return Query(sql, {"tenant_id": tenant_id, "since": ch_datetime(since), "until": ch_datetime(until)})
