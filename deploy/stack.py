@@ -1,0 +1,165 @@
+"""`tallystream-stack`: the whole local stack for `make run`.
+
+Starts the Kafka broker (deploy/kafka/kafka.sh), creates the topics, starts the combined
+worker + views process and the ingest service, writes var/demo.env, sends demo traffic for
+tenant `demo` and prints its overview every few seconds. Ctrl-C (or SIGTERM) stops everything,
+the broker included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from deploy import demo
+from deploy.topics import ensure_topics
+from schemas import topics
+
+KAFKA_SH = Path(__file__).with_name("kafka") / "kafka.sh"
+
+
+def _bin(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
+
+
+class Stack:
+    def __init__(self, var: Path, views_port: int, ingest_port: int, kafka_port: int) -> None:
+        self.var = var
+        self.views_url = f"http://127.0.0.1:{views_port}"
+        self.ingest_url = f"http://127.0.0.1:{ingest_port}"
+        self.bootstrap = f"127.0.0.1:{kafka_port}"
+        self.env = {
+            **os.environ,
+            "TALLY_VAR": str(var),
+            "KAFKA_PORT": str(kafka_port),
+            "TALLY_KAFKA_BOOTSTRAP": self.bootstrap,
+            "TALLY_CHDB_PATH": str(var / "chdb"),
+            "TALLY_DATA_DIR": str(var / "faust"),
+            "TALLY_VIEWS_PORT": str(views_port),
+            "TALLY_INGEST_PORT": str(ingest_port),
+        }
+        self.children: list[subprocess.Popen[bytes]] = []
+
+    def start_kafka(self) -> None:
+        subprocess.run(["bash", str(KAFKA_SH), "start"], env=self.env, check=True)
+
+    def stop_kafka(self) -> None:
+        subprocess.run(["bash", str(KAFKA_SH), "stop"], env=self.env, check=False)
+
+    def spawn(self, name: str) -> None:
+        log = open(self.var / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child
+        self.children.append(subprocess.Popen([_bin(name)], env=self.env, stdout=log, stderr=log))
+
+    def stop_children(self) -> None:
+        for child in self.children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for child in self.children:
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+    async def wait_healthy(self, url: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(timeout=2) as client:
+            while time.monotonic() < deadline:
+                for child in self.children:
+                    if child.poll() is not None:
+                        raise RuntimeError(f"{child.args[0]} exited with {child.returncode}; see {self.var}/*.log")
+                try:
+                    if (await client.get(f"{url}/healthz")).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.3)
+        raise RuntimeError(f"{url} not healthy after {timeout}s; see {self.var}/*.log")
+
+    def write_demo_env(self) -> Path:
+        path = self.var / "demo.env"
+        path.write_text(
+            f"TALLY_VIEWS_URL={self.views_url}\n"
+            f"TALLY_INGEST_URL={self.ingest_url}\n"
+            f"TALLY_KAFKA_BOOTSTRAP={self.bootstrap}\n"
+            "TALLY_DEMO_TENANT=demo\n"
+        )
+        return path
+
+
+async def _report(views_url: str, stop: asyncio.Event) -> None:
+    async with httpx.AsyncClient(base_url=views_url, timeout=5) as client:
+        while not stop.is_set():
+            try:
+                o = (await client.get("/api/dashboard/demo/overview")).json()
+                print(
+                    f"demo: sessions {o['total_sessions']}  messages today {o['messages_today']}  "
+                    f"LLM calls today {o['llm_calls_today']}  cost today ${o['cost_today_usd']}  "
+                    f"active sessions {o['active_sessions']}  unpriced {o['unknown_model_calls_today']}",
+                    flush=True,
+                )
+            except (httpx.HTTPError, KeyError, ValueError):
+                pass
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=5)
+            except TimeoutError:
+                pass
+
+
+async def _run(stack: Stack, rate: float, started: float) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await ensure_topics(stack.bootstrap, [topics.EVENTS_RAW, topics.EVENTS_DLQ], topics.DEFAULT_PARTITIONS)
+    stack.spawn("tallystream-combined")
+    stack.spawn("tallystream-ingest")
+    await asyncio.gather(stack.wait_healthy(stack.views_url), stack.wait_healthy(stack.ingest_url))
+    env_file = stack.write_demo_env()
+    print(
+        f"\ntallystream is up in {time.monotonic() - started:.1f}s\n"
+        f"  overview:  {stack.views_url}/api/dashboard/demo/overview\n"
+        f"  costs:     {stack.views_url}/api/dashboard/demo/costs?days=7\n"
+        f"  API docs:  {stack.views_url}/docs\n"
+        f"  ingest:    {stack.ingest_url}/v1/events\n"
+        f"  settings:  {env_file}\n"
+        "Sending demo traffic; Ctrl-C stops everything.\n",
+        flush=True,
+    )
+    await asyncio.gather(demo.run(stack.ingest_url, "demo", rate, stop), _report(stack.views_url, stop))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rate", type=float, default=float(os.environ.get("TALLY_DEMO_RATE", "50")))
+    args = parser.parse_args()
+    var = Path(os.environ.get("TALLY_VAR", "var")).resolve()
+    var.mkdir(parents=True, exist_ok=True)
+    stack = Stack(
+        var,
+        views_port=int(os.environ.get("TALLY_VIEWS_PORT", "8000")),
+        ingest_port=int(os.environ.get("TALLY_INGEST_PORT", "8001")),
+        kafka_port=int(os.environ.get("KAFKA_PORT", "9092")),
+    )
+    started = time.monotonic()
+    try:
+        stack.start_kafka()
+        asyncio.run(_run(stack, args.rate, started))
+    except KeyboardInterrupt:
+        pass
+    except Exception as exc:
+        print(f"tallystream stack failed: {exc}", file=sys.stderr)
+        raise SystemExit(1) from exc
+    finally:
+        print("stopping tallystream ...", flush=True)
+        stack.stop_children()
+        stack.stop_kafka()

@@ -1,0 +1,1 @@
+"""The ingest role: HTTP in, validated events out to Kafka, acknowledged only once durable."""
