@@ -2,19 +2,20 @@
 # The real Apache Kafka broker in KRaft mode (one combined broker+controller node), run from the
 # jars Maven resolves through deploy/kafka/pom.xml.
 #
-#   deploy/kafka/kafka.sh fetch    resolve the broker jars into $TALLY_VAR/kafka/libs (cached)
+#   deploy/kafka/kafka.sh fetch    resolve the broker jars into $KAFKA_LIBS (cached)
 #   deploy/kafka/kafka.sh start    fetch, format storage on first start, start, wait until healthy
 #   deploy/kafka/kafka.sh stop     stop the broker cleanly (SIGTERM, then SIGKILL after 30 s)
 #   deploy/kafka/kafka.sh status   exit 0 when the broker is up
 #
-# Settings (environment): TALLY_VAR (default ./var), KAFKA_PORT (9092),
+# Settings (environment): TALLY_VAR (default ./var), KAFKA_LIBS (default <repo>/var/kafka-libs,
+# shared by every TALLY_VAR), KAFKA_PORT (9092),
 # KAFKA_CONTROLLER_PORT (9093), KAFKA_HEAP (512m), KAFKA_START_TIMEOUT seconds (90).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 var="$(mkdir -p "${TALLY_VAR:-var}" && cd "${TALLY_VAR:-var}" && pwd)"
 home="$var/kafka"
-libs="$home/libs"
+libs="${KAFKA_LIBS:-$here/../../var/kafka-libs}"
 data="$home/data"
 conf="$home/server.properties"
 pidfile="$home/kafka.pid"

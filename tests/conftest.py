@@ -1,0 +1,61 @@
+"""Shared fixtures: the real Kafka broker for the session, fresh names per test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+KAFKA_SH = ROOT / "deploy" / "kafka" / "kafka.sh"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _docker_available() -> bool:
+    return shutil.which("docker") is not None and subprocess.run(
+        ["docker", "info"], capture_output=True, check=False
+    ).returncode == 0
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Kafka broker: $TALLY_TEST_KAFKA_BOOTSTRAP, a testcontainers Kafka where Docker runs,
+    else the project's own KRaft broker started on free ports for this session."""
+    if given := os.environ.get("TALLY_TEST_KAFKA_BOOTSTRAP"):
+        yield given
+        return
+    if _docker_available():
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer().with_kraft() as container:
+            yield container.get_bootstrap_server()
+        return
+    var = tmp_path_factory.mktemp("kafka-var")
+    env = {
+        **os.environ,
+        "TALLY_VAR": str(var),
+        "KAFKA_PORT": str(free_port()),
+        "KAFKA_CONTROLLER_PORT": str(free_port()),
+    }
+    subprocess.run(["bash", str(KAFKA_SH), "start"], env=env, check=True)
+    try:
+        yield f"127.0.0.1:{env['KAFKA_PORT']}"
+    finally:
+        subprocess.run(["bash", str(KAFKA_SH), "stop"], env=env, check=False)
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short name unique to this test, for topics, groups and databases."""
+    return f"t{uuid.uuid4().hex[:10]}"

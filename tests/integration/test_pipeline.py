@@ -1,0 +1,166 @@
+"""One event set travels the whole path: aiokafka -> real broker -> worker -> chDB -> views API."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from deploy.topics import ensure_topics
+from tests.conftest import free_port
+from tests.factories import llm_call, message
+from tests.rates import RATES, expected_cost
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def combined(kafka_bootstrap: str, unique: str, tmp_path: Path) -> AsyncIterator[dict[str, str]]:
+    """`tallystream-combined` on a fresh topic, consumer group and database."""
+    topic, dlq = f"{unique}.raw", f"{unique}.dlq"
+    await ensure_topics(kafka_bootstrap, [topic, dlq], partitions=6)
+    port = free_port()
+    env = {
+        **os.environ,
+        "TALLY_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "TALLY_EVENTS_TOPIC": topic,
+        "TALLY_DLQ_TOPIC": dlq,
+        "TALLY_WORKER_GROUP": f"{unique}-worker",
+        "TALLY_DATABASE": unique,
+        "TALLY_CHDB_PATH": str(tmp_path / "chdb"),
+        "TALLY_DATA_DIR": str(tmp_path / "faust"),
+        "TALLY_VIEWS_PORT": str(port),
+        "TALLY_BATCH_SECONDS": "0.2",
+    }
+    env.pop("CLICKHOUSE_URL", None)
+    log = open(tmp_path / "combined.log", "wb")  # noqa: SIM115
+    exe = str(Path(sys.executable).with_name("tallystream-combined"))
+    proc = subprocess.Popen([exe], env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=url) as client:
+            for _ in range(300):
+                assert proc.poll() is None, (tmp_path / "combined.log").read_text()[-3000:]
+                try:
+                    if (await client.get("/healthz")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    await asyncio.sleep(0.2)
+        yield {"url": url, "topic": topic, "dlq": dlq}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+async def _wait_for(client: httpx.AsyncClient, path: str, key: str, want: int, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        body = (await client.get(path)).json()
+        if body[key] >= want or time.monotonic() > deadline:
+            return body
+        await asyncio.sleep(0.3)
+
+
+async def test_events_are_priced_stored_and_served_exactly(kafka_bootstrap: str, combined: dict) -> None:
+    now = datetime.now(UTC)
+    if now - now.replace(hour=0, minute=0, second=0, microsecond=0) < timedelta(minutes=2):
+        await asyncio.sleep(120)  # keep every event inside "today"
+        now = datetime.now(UTC)
+    rng = random.Random(7)
+    tenant = "acme"
+    models = sorted(RATES)
+    calls, messages = [], []
+    for i in range(240):
+        provider, model = models[i % len(models)]
+        tin = rng.randint(1, 40_000)
+        calls.append(
+            llm_call(
+                tenant, now - timedelta(seconds=rng.randint(1, 600)), session_id=f"s-{i % 30}",
+                provider=provider, model=model, input_tokens=tin, output_tokens=rng.randint(0, 4_000),
+                cached_input_tokens=rng.randint(0, tin), status="error" if i % 25 == 0 else "ok",
+            )
+        )
+    unknown = [llm_call(tenant, now - timedelta(seconds=5), model="in-house-7", session_id="s-x") for _ in range(3)]
+    for i in range(57):
+        messages.append(message(tenant, now - timedelta(seconds=30), session_id=f"s-{i % 30}",
+                                role=("user", "assistant")[i % 2]))
+    other_tenant = [llm_call("globex", now - timedelta(seconds=3)) for _ in range(4)]
+    events = calls + unknown + messages + other_tenant
+    duplicates = calls[:20] + messages[:5]  # re-sent by a client retry
+    bad = orjson.dumps({**llm_call(tenant, now), "input_tokens": "lots"})
+
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        for ev in events + duplicates:
+            await producer.send(combined["topic"], orjson.dumps(ev), key=ev["tenant_id"].encode())
+        await producer.send_and_wait(combined["topic"], bad, key=tenant.encode())
+    finally:
+        await producer.stop()
+
+    total_calls = len(calls) + len(unknown)
+    async with httpx.AsyncClient(base_url=combined["url"]) as client:
+        costs = await _wait_for(client, f"/api/dashboard/{tenant}/costs?days=1", "total_requests", total_calls)
+        overview = (await client.get(f"/api/dashboard/{tenant}/overview")).json()
+        other = (await client.get("/api/dashboard/globex/overview")).json()
+
+    want_cost = sum(
+        expected_cost(c["provider"], c["model"], c["input_tokens"], c["output_tokens"], c["cached_input_tokens"])
+        for c in calls
+    )
+    assert costs["total_requests"] == total_calls
+    assert Decimal(costs["total_cost_usd"]) == want_cost
+    assert costs["total_input_tokens"] == sum(c["input_tokens"] for c in calls + unknown)
+    assert costs["total_output_tokens"] == sum(c["output_tokens"] for c in calls + unknown)
+    assert costs["total_cached_input_tokens"] == sum(c["cached_input_tokens"] for c in calls)
+    assert costs["unknown_model_requests"] == 3
+    by_model = {(m["provider"], m["model"]): m for m in costs["by_model"]}
+    for provider, model in models:
+        mine = [c for c in calls if (c["provider"], c["model"]) == (provider, model)]
+        row = by_model[(provider, model)]
+        assert row["requests"] == len(mine)
+        assert row["errors"] == sum(c["status"] == "error" for c in mine)
+        assert Decimal(row["cost_usd"]) == sum(
+            expected_cost(provider, model, c["input_tokens"], c["output_tokens"], c["cached_input_tokens"])
+            for c in mine
+        )
+    assert by_model[("openai", "in-house-7")]["cost_usd"] == "0"
+    assert by_model[("openai", "in-house-7")]["unknown_model_requests"] == 3
+
+    assert overview["total_sessions"] == 31
+    assert overview["active_sessions"] == 31
+    assert overview["messages_today"] == 57
+    assert overview["llm_calls_today"] == total_calls
+    assert Decimal(overview["cost_today_usd"]) == want_cost
+    assert overview["unknown_model_calls_today"] == 3
+    assert other["llm_calls_today"] == 4 and other["total_sessions"] == 1
+
+    consumer = AIOKafkaConsumer(
+        combined["dlq"], bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest",
+        group_id=f"dlq-check-{uuid.uuid4().hex[:6]}",
+    )
+    await consumer.start()
+    try:
+        batch = await consumer.getmany(timeout_ms=10_000)
+    finally:
+        await consumer.stop()
+    dead = [m for msgs in batch.values() for m in msgs]
+    assert [m.value for m in dead] == [bad]
+    assert dict(dead[0].headers)["tally-error"].decode().startswith("invalid event: llm_call.input_tokens")
