@@ -35,24 +35,44 @@ def session_events(tenant_id: str, rng: random.Random, now: datetime) -> list[di
     for _ in range(rng.randint(1, 4)):
         base = {"tenant_id": tenant_id, "session_id": session_id, "timestamp": now.isoformat()}
         events.append(
-            {**base, "event_id": str(uuid.uuid4()), "type": "message", "role": "user",
-             "content_chars": rng.randint(10, 400)}
+            {
+                **base,
+                "event_id": str(uuid.uuid4()),
+                "type": "message",
+                "role": "user",
+                "content_chars": rng.randint(10, 400),
+            }
         )
         provider, model, tin, tout = rng.choices(MODELS, weights)[0]
         input_tokens = max(1, int(rng.gauss(tin, tin / 4)))
         output_tokens = max(1, int(rng.gauss(tout, tout / 4)))
         failed = rng.random() < 0.03
         events.append(
-            {**base, "event_id": str(uuid.uuid4()), "type": "llm_call", "provider": provider, "model": model,
-             "input_tokens": input_tokens, "output_tokens": 0 if failed else output_tokens,
-             "cached_input_tokens": input_tokens // 3 if rng.random() < 0.4 else 0,
-             "latency_ms": rng.randint(200, 4000), "status": "error" if failed else "ok",
-             **({"error_type": "rate_limited"} if failed else {}),
-             "feature": rng.choice(FEATURES), "end_user_id": user, "domain": rng.choice(DOMAINS)}
+            {
+                **base,
+                "event_id": str(uuid.uuid4()),
+                "type": "llm_call",
+                "provider": provider,
+                "model": model,
+                "input_tokens": input_tokens,
+                "output_tokens": 0 if failed else output_tokens,
+                "cached_input_tokens": input_tokens // 3 if rng.random() < 0.4 else 0,
+                "latency_ms": rng.randint(200, 4000),
+                "status": "error" if failed else "ok",
+                **({"error_type": "rate_limited"} if failed else {}),
+                "feature": rng.choice(FEATURES),
+                "end_user_id": user,
+                "domain": rng.choice(DOMAINS),
+            }
         )
         events.append(
-            {**base, "event_id": str(uuid.uuid4()), "type": "message", "role": "assistant",
-             "content_chars": rng.randint(50, 1200)}
+            {
+                **base,
+                "event_id": str(uuid.uuid4()),
+                "type": "message",
+                "role": "assistant",
+                "content_chars": rng.randint(50, 1200),
+            }
         )
     return events
 

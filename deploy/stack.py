@@ -46,7 +46,7 @@ class Stack:
             "TALLY_VIEWS_PORT": str(views_port),
             "TALLY_INGEST_PORT": str(ingest_port),
         }
-        self.children: list[subprocess.Popen[bytes]] = []
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
 
     def start_kafka(self) -> None:
         subprocess.run(["bash", str(KAFKA_SH), "start"], env=self.env, check=True)
@@ -56,14 +56,14 @@ class Stack:
 
     def spawn(self, name: str) -> None:
         log = open(self.var / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child
-        self.children.append(subprocess.Popen([_bin(name)], env=self.env, stdout=log, stderr=log))
+        self.children.append((name, subprocess.Popen([_bin(name)], env=self.env, stdout=log, stderr=log)))
 
     def stop_children(self) -> None:
-        for child in self.children:
+        for _, child in self.children:
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 20
-        for child in self.children:
+        for _, child in self.children:
             try:
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
@@ -74,9 +74,9 @@ class Stack:
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient(timeout=2) as client:
             while time.monotonic() < deadline:
-                for child in self.children:
+                for name, child in self.children:
                     if child.poll() is not None:
-                        raise RuntimeError(f"{child.args[0]} exited with {child.returncode}; see {self.var}/*.log")
+                        raise RuntimeError(f"{name} exited with {child.returncode}; see {self.var}/{name}.log")
                 try:
                     if (await client.get(f"{url}/healthz")).status_code == 200:
                         return

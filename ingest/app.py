@@ -13,11 +13,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from ingest.parsing import BodyError, decode_documents, decompress, validate_events
-from ingest.publisher import KafkaPublisher, PublishError, Publisher
+from ingest.publisher import KafkaPublisher, Publisher, PublishError
 from ingest.settings import IngestSettings
 from schemas.events import event_to_json
 
@@ -34,8 +34,8 @@ class IngestResponse(BaseModel):
     errors: list[EventResult]
 
 
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> ORJSONResponse:
-    return ORJSONResponse({"error": message}, status_code=status, headers=headers)
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 def create_app(settings: IngestSettings, publisher: Publisher | None = None) -> FastAPI:
@@ -43,8 +43,7 @@ def create_app(settings: IngestSettings, publisher: Publisher | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if publisher is not None:
-            app.state.publisher = publisher
+        if publisher is not None:  # owned and started by the caller
             yield
             return
         kafka = KafkaPublisher(settings.kafka_bootstrap, settings.events_topic, settings.publish_timeout_seconds)
@@ -56,6 +55,7 @@ def create_app(settings: IngestSettings, publisher: Publisher | None = None) -> 
             await kafka.stop()
 
     app = FastAPI(title="tallystream ingest", version="0.1.0", lifespan=lifespan)
+    app.state.publisher = publisher
 
     @app.post(
         "/v1/events",
@@ -85,7 +85,7 @@ def create_app(settings: IngestSettings, publisher: Publisher | None = None) -> 
             rejected=len(rejected),
             errors=[EventResult(index=r.index, event_id=r.event_id, error=r.error) for r in rejected],
         )
-        return ORJSONResponse(result.model_dump(), status_code=207 if rejected else 200)
+        return Response(result.model_dump_json(), status_code=207 if rejected else 200, media_type="application/json")
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

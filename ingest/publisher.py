@@ -46,4 +46,3 @@ class KafkaPublisher:
                 await asyncio.gather(*futures)
         except Exception as exc:  # timeout, KafkaError, connection loss
             raise PublishError(f"Kafka did not acknowledge the events: {exc!r}") from exc
-

@@ -38,7 +38,10 @@ def create_app(
         producer_enable_idempotence=True,
     )
     events_topic = app.topic(
-        settings.events_topic, key_serializer="raw", value_serializer="raw", partitions=settings.topic_partitions
+        settings.events_topic,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.topic_partitions,
     )
     dlq_topic = app.topic(settings.dlq_topic, key_serializer="raw", value_serializer="raw")
     sink = EventSink(warehouse, f"{database}.{EVENTS_TABLE}")

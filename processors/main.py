@@ -38,9 +38,7 @@ def run_worker(
     asyncio.set_event_loop(loop)
     warehouse = loop.run_until_complete(open_warehouse(warehouse_settings))
     app = create_app(settings, warehouse, warehouse_settings.database)
-    worker = faust.Worker(
-        app, WarehouseCloser(warehouse), *services(warehouse), loop=loop, loglevel=settings.log_level
-    )
+    worker = faust.Worker(app, WarehouseCloser(warehouse), *services(warehouse), loop=loop, loglevel=settings.log_level)
     worker.execute_from_commandline()
 
 

@@ -10,9 +10,9 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from processors.pricing import NOT_APPLICABLE, PriceBook
 from schemas.ddl import EVENTS_COLUMN_NAMES
 from schemas.events import LlmCall, Message, parse_event
-from processors.pricing import NOT_APPLICABLE, PriceBook
 
 Row = dict[str, Any]
 
@@ -106,9 +106,7 @@ def _reason(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def build_batch(
-    records: Iterable[tuple[bytes | None, bytes]], book: PriceBook, ingested_at: datetime
-) -> Batch:
+def build_batch(records: Iterable[tuple[bytes | None, bytes]], book: PriceBook, ingested_at: datetime) -> Batch:
     """Decode, validate and price a batch of (key, value) records.
 
     Records that are not JSON, not a valid event, or whose key is not the event's tenant become

@@ -55,7 +55,10 @@ class EventSink:
                 self.failed_attempts += 1
                 log.warning(
                     "insert of %d rows into %s failed (%s); retrying in %.1fs",
-                    len(rows), self._table, exc, backoff,
+                    len(rows),
+                    self._table,
+                    exc,
+                    backoff,
                 )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self._max_backoff)

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from schemas.types import EventId, Milliseconds, Properties, ShortText, TenantId, Timestamp, TokenCount
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 
 
 class EventBase(BaseModel):

@@ -29,11 +29,13 @@ class ChdbWarehouse(ThreadConfined):
         from chdb import session  # imported here: loading the engine is heavy
 
         path.mkdir(parents=True, exist_ok=True)
-        self._session = session.Session(f"{path}?{'&'.join(_SESSION_SETTINGS)}")
+        self._session = session.Session(  # type: ignore[no-untyped-call]
+            f"{path}?{'&'.join(_SESSION_SETTINGS)}"
+        )
 
     def _query_sync(self, sql: str, fmt: str, params: Mapping[str, Any] | None) -> bytes:
         try:
-            result = self._session.query(sql, fmt, params=dict(params) if params else None)
+            result = self._session.query(sql, fmt, params=dict(params) if params else None)  # type: ignore[no-untyped-call]
         except Exception as exc:  # chDB raises its own ChdbError / RuntimeError
             raise WarehouseError(str(exc)) from exc
         return bytes(result.bytes()) if result is not None else b""

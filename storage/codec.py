@@ -48,6 +48,5 @@ def decode_json_compact(payload: bytes) -> list[Row]:
 
 #: Settings that make JSON output exact: decimals and 64-bit integers as strings.
 EXACT_JSON_SETTINGS = (
-    "output_format_json_quote_decimals=1, output_format_json_quote_64bit_integers=1, "
-    "date_time_output_format='iso'"
+    "output_format_json_quote_decimals=1, output_format_json_quote_64bit_integers=1, date_time_output_format='iso'"
 )

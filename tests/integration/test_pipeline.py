@@ -92,15 +92,27 @@ async def test_events_are_priced_stored_and_served_exactly(kafka_bootstrap: str,
         tin = rng.randint(1, 40_000)
         calls.append(
             llm_call(
-                tenant, now - timedelta(seconds=rng.randint(1, 600)), session_id=f"s-{i % 30}",
-                provider=provider, model=model, input_tokens=tin, output_tokens=rng.randint(0, 4_000),
-                cached_input_tokens=rng.randint(0, tin), status="error" if i % 25 == 0 else "ok",
+                tenant,
+                now - timedelta(seconds=rng.randint(1, 600)),
+                session_id=f"s-{i % 30}",
+                provider=provider,
+                model=model,
+                input_tokens=tin,
+                output_tokens=rng.randint(0, 4_000),
+                cached_input_tokens=rng.randint(0, tin),
+                status="error" if i % 25 == 0 else "ok",
             )
         )
     unknown = [llm_call(tenant, now - timedelta(seconds=5), model="in-house-7", session_id="s-x") for _ in range(3)]
     for i in range(57):
-        messages.append(message(tenant, now - timedelta(seconds=30), session_id=f"s-{i % 30}",
-                                role=("user", "assistant")[i % 2]))
+        messages.append(
+            message(
+                tenant,
+                now - timedelta(seconds=30),
+                session_id=f"s-{i % 30}",
+                role=("user", "assistant")[i % 2],
+            )
+        )
     other_tenant = [llm_call("globex", now - timedelta(seconds=3)) for _ in range(4)]
     events = calls + unknown + messages + other_tenant
     duplicates = calls[:20] + messages[:5]  # re-sent by a client retry
@@ -153,7 +165,9 @@ async def test_events_are_priced_stored_and_served_exactly(kafka_bootstrap: str,
     assert other["llm_calls_today"] == 4 and other["total_sessions"] == 1
 
     consumer = AIOKafkaConsumer(
-        combined["dlq"], bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest",
+        combined["dlq"],
+        bootstrap_servers=kafka_bootstrap,
+        auto_offset_reset="earliest",
         group_id=f"dlq-check-{uuid.uuid4().hex[:6]}",
     )
     await consumer.start()

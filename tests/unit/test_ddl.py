@@ -8,7 +8,9 @@ from schemas.ddl import EVENTS_COLUMN_NAMES, check_identifier, render_ddl
 def test_events_table_ddl_is_a_replacing_merge_tree_keyed_by_event_id() -> None:
     create_db, create_table = render_ddl("tally_test", raw_retention_days=30)
     assert create_db == "CREATE DATABASE IF NOT EXISTS tally_test"
-    assert create_table.startswith("CREATE TABLE IF NOT EXISTS tally_test.events (\n    tenant_id LowCardinality(String),")
+    assert create_table.startswith(
+        "CREATE TABLE IF NOT EXISTS tally_test.events (\n    tenant_id LowCardinality(String),"
+    )
     assert "    cost_usd Decimal(38, 12),\n" in create_table
     assert create_table.endswith(
         "ENGINE = ReplacingMergeTree(ingested_at)\n"

@@ -23,7 +23,11 @@ def test_overview_sql_and_parameters() -> None:
         "FROM tally.events FINAL\n"
         "WHERE tenant_id = {tenant_id:String}"
     )
-    assert q.params == {"tenant_id": "acme", "day_start": "2026-11-21 00:00:00.000", "hour_ago": "2026-11-21 13:45:07.250"}
+    assert q.params == {
+        "tenant_id": "acme",
+        "day_start": "2026-11-21 00:00:00.000",
+        "hour_ago": "2026-11-21 13:45:07.250",
+    }
 
 
 def test_costs_by_model_sql_and_parameters() -> None:
@@ -37,7 +41,11 @@ def test_costs_by_model_sql_and_parameters() -> None:
         "GROUP BY provider, model\n"
         "ORDER BY cost_usd DESC, requests DESC, provider, model"
     )
-    assert q.params == {"tenant_id": "acme", "since": "2026-11-21 00:00:00.000", "until": "2026-11-21 13:45:07.250"}
+    assert q.params == {
+        "tenant_id": "acme",
+        "since": "2026-11-21 00:00:00.000",
+        "until": "2026-11-21 13:45:07.250",
+    }
 
 
 def test_tenant_values_are_parameters_never_sql_text() -> None:

@@ -1,0 +1,61 @@
+# tallystream: `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: install
+install: $(STAMP) ## Create the venv and install tallystream with its dev tools
+	bash deploy/kafka/kafka.sh fetch
+
+.PHONY: run
+run: install ## Run the local stack (Kafka, worker+views, ingest) with demo traffic; Ctrl-C stops all
+	$(BIN)/tallystream-stack
+
+.PHONY: test
+test: install ## Run unit and integration tests (starts its own Kafka broker)
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+.PHONY: test-unit
+test-unit: $(STAMP) ## Run the unit tests only (no broker)
+	$(BIN)/python -m pytest -q tests/unit
+
+.PHONY: lint
+lint: $(STAMP) ## Check style with ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+.PHONY: fmt
+fmt: $(STAMP) ## Format and fix with ruff
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+.PHONY: typecheck
+typecheck: $(STAMP) ## Type-check our packages with mypy
+	$(BIN)/mypy
+
+.PHONY: kafka-start
+kafka-start: ## Start the local Kafka broker alone
+	bash deploy/kafka/kafka.sh start
+
+.PHONY: kafka-stop
+kafka-stop: ## Stop the local Kafka broker
+	bash deploy/kafka/kafka.sh stop
+
+.PHONY: clean
+clean: ## Remove local data (var/) but keep the venv and the broker jars
+	bash deploy/kafka/kafka.sh stop
+	find var -mindepth 1 -maxdepth 1 ! -name kafka-libs -exec rm -rf {} +
