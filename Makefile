@@ -59,3 +59,8 @@ kafka-stop: ## Stop the local Kafka broker
 clean: ## Remove local data (var/) but keep the venv and the broker jars
 	bash deploy/kafka/kafka.sh stop
 	find var -mindepth 1 -maxdepth 1 ! -name kafka-libs -exec rm -rf {} +
+
+.PHONY: bench-slice
+bench-slice: install ## Throughput of the worker vs raw aiokafka consume, on the local broker
+	bash deploy/kafka/kafka.sh start
+	$(BIN)/python bench/slice.py --events 200000

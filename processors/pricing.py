@@ -3,6 +3,12 @@
 The price lookup (provider, model) -> genai-prices model is cached; a model genai-prices does not
 know is cached as unknown too, and its calls are marked `unknown_model`: visible and counted,
 never silently $0. Amounts are Decimals quantised to 12 places (pico-USD), half-even.
+
+Hot path: genai-prices' general calculation costs ~200 µs an event. Most models' prices are
+linear in each token count, so per model price in force we ask the library once for its cost of
+zero usage and of a million tokens of each kind, check those rates against the library on a probe
+usage, and then price with three multiplications. Tiered prices, or anything the probe does not
+reproduce exactly, go through the library's own calculation every time.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from genai_prices import Usage, data_snapshot
+from genai_prices.types import TieredPrices
 
 from schemas.types import USD_QUANTUM, PriceStatus
 
@@ -31,11 +38,55 @@ NOT_APPLICABLE = Price(ZERO_USD, "not_applicable")
 UNKNOWN_MODEL = Price(ZERO_USD, "unknown_model")
 
 
+_MTOK = 1_000_000
+_PROBE = {"input_tokens": 123_457, "cache_read_tokens": 4_567, "output_tokens": 8_911}
+
+
+@dataclass(frozen=True, slots=True)
+class LinearRates:
+    """USD per token of each kind, plus a fixed amount per call, as genai-prices computes them."""
+
+    base: Decimal
+    uncached_input: Decimal
+    cached_input: Decimal
+    output: Decimal
+
+    def cost(self, input_tokens: int, cached_input_tokens: int, output_tokens: int) -> Decimal:
+        return (
+            self.base
+            + (input_tokens - cached_input_tokens) * self.uncached_input
+            + cached_input_tokens * self.cached_input
+            + output_tokens * self.output
+        )
+
+
+def linear_rates(model_price: Any) -> LinearRates | None:
+    """The model price's per-token rates, or None when it is not linear (tiers) or not reproduced."""
+    if any(isinstance(v, TieredPrices) for v in vars(model_price).values()):
+        return None
+
+    def total(**usage: int) -> Decimal:
+        value: Decimal = model_price.calc_price(Usage(**usage))["total_price"]
+        return value
+
+    base = total()
+    rates = LinearRates(
+        base=base,
+        uncached_input=(total(input_tokens=_MTOK) - base) / _MTOK,
+        cached_input=(total(input_tokens=_MTOK, cache_read_tokens=_MTOK) - base) / _MTOK,
+        output=(total(output_tokens=_MTOK) - base) / _MTOK,
+    )
+    probe = rates.cost(_PROBE["input_tokens"], _PROBE["cache_read_tokens"], _PROBE["output_tokens"])
+    return rates if probe == total(**_PROBE) else None
+
+
 class PriceBook:
     """Prices LLM usage; one instance per worker, its cache lives as long as the worker."""
 
     def __init__(self) -> None:
         self._models: dict[tuple[str, str], tuple[Any, Any] | None] = {}
+        # id(model price) -> (model price, its linear rates or None); the object is kept so its id stays unique.
+        self._rates: dict[int, tuple[Any, LinearRates | None]] = {}
 
     def _lookup(self, provider: str, model: str) -> tuple[Any, Any] | None:
         key = (provider, model)
@@ -74,11 +125,19 @@ class PriceBook:
         if found is None:
             return UNKNOWN_MODEL
         provider_info, model_info = found
-        usage = Usage(
-            input_tokens=input_tokens,
-            cache_read_tokens=cached_input_tokens,
-            output_tokens=output_tokens,
-        )
-        calc = model_info.calc_price(usage, provider_info, genai_request_timestamp=at)
-        total: Decimal = calc.total_price
+        model_price = model_info.get_prices(at)
+        cached = self._rates.get(id(model_price))
+        if cached is None:
+            cached = self._rates[id(model_price)] = (model_price, linear_rates(model_price))
+        rates = cached[1]
+        total: Decimal
+        if rates is not None:
+            total = rates.cost(input_tokens, cached_input_tokens, output_tokens)
+        else:
+            usage = Usage(
+                input_tokens=input_tokens,
+                cache_read_tokens=cached_input_tokens,
+                output_tokens=output_tokens,
+            )
+            total = model_info.calc_price(usage, provider_info, genai_request_timestamp=at).total_price
         return Price(total.quantize(USD_QUANTUM, rounding=ROUND_HALF_EVEN), "priced")

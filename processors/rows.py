@@ -39,7 +39,7 @@ def _ts(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"
 
 
-def event_row(event: LlmCall | Message, book: PriceBook, ingested_at: datetime) -> Row:
+def event_row(event: LlmCall | Message, book: PriceBook, ingested_at: str) -> Row:
     """The warehouse row of one event, priced; keys are exactly `EVENTS_COLUMN_NAMES`."""
     row: Row = {
         "tenant_id": event.tenant_id,
@@ -65,7 +65,7 @@ def event_row(event: LlmCall | Message, book: PriceBook, ingested_at: datetime) 
         "price_status": NOT_APPLICABLE.status,
         "properties": event.properties,
         "schema_version": event.schema_version,
-        "ingested_at": _ts(ingested_at),
+        "ingested_at": ingested_at,
     }
     if isinstance(event, LlmCall):
         price = book.price_llm_call(
@@ -113,6 +113,7 @@ def build_batch(records: Iterable[tuple[bytes | None, bytes]], book: PriceBook, 
     dead letters with the reason; the rest become rows.
     """
     batch = Batch()
+    stamp = _ts(ingested_at)
     for key, value in records:
         try:
             event = parse_event(orjson.loads(value))
@@ -125,7 +126,7 @@ def build_batch(records: Iterable[tuple[bytes | None, bytes]], book: PriceBook, 
         if key is not None and key.decode(errors="replace") != event.tenant_id:
             batch.dead.append(DeadLetter(key, value, "record key is not the event's tenant_id"))
             continue
-        row = event_row(event, book, ingested_at)
+        row = event_row(event, book, stamp)
         if row["price_status"] == "unknown_model":
             batch.unknown_model += 1
         batch.rows.append(row)

@@ -74,3 +74,46 @@ def test_cost_equals_the_list_price_formula(input_tokens: int, output_tokens: in
 
 
 _BOOK = PriceBook()
+
+
+def _all_priced_models():
+    from genai_prices import data_snapshot
+
+    for provider in data_snapshot.get_snapshot().providers:
+        for model in provider.models:
+            yield provider, model
+
+
+def test_fast_linear_path_agrees_with_the_library_for_every_model() -> None:
+    from genai_prices import Usage
+
+    book = PriceBook()
+    checked = fallback = 0
+    for provider_info, model_info in _all_priced_models():
+        model_price = model_info.get_prices(AT)
+        if pricing.linear_rates(model_price) is None:
+            fallback += 1
+            continue
+        for tin, cached, out in ((0, 0, 0), (1, 0, 1), (987_654, 12_345, 54_321), (5_000, 5_000, 0)):
+            try:
+                want = model_info.calc_price(
+                    Usage(input_tokens=tin, cache_read_tokens=cached, output_tokens=out),
+                    provider_info,
+                    genai_request_timestamp=AT,
+                ).total_price
+            except Exception:
+                continue  # usage this model cannot price at all (e.g. cache reads on a model without them)
+            found = book._lookup(provider_info.id, model_info.id)
+            if found is None or found[1] is not model_info:
+                continue  # the id resolves to another model of the provider first
+            got = book.price_llm_call(
+                provider=provider_info.id,
+                model=model_info.id,
+                input_tokens=tin,
+                output_tokens=out,
+                cached_input_tokens=cached,
+                at=AT,
+            )
+            assert got.cost_usd == pricing.Price(want.quantize(pricing.USD_QUANTUM), "priced").cost_usd, model_info.id
+            checked += 1
+    assert checked > 500, (checked, fallback)
