@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from schemas.events import LlmCall, Message, parse_event
+from schemas.events import LlmCall, Message, describe_validation_error, parse_event
 
 
 class BodyError(ValueError):
@@ -67,14 +67,6 @@ def decode_documents(body: bytes, ndjson: bool) -> list[Any]:
     return doc if isinstance(doc, list) else [doc]
 
 
-def _describe(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"]) or "(event)"
-        parts.append(f"{loc}: {err['msg']}")
-    return "; ".join(parts)
-
-
 def validate_events(docs: list[Any]) -> tuple[list[LlmCall | Message], list[Rejected]]:
     """Split documents into valid events and per-index rejections naming the field and reason."""
     accepted: list[LlmCall | Message] = []
@@ -84,5 +76,7 @@ def validate_events(docs: list[Any]) -> tuple[list[LlmCall | Message], list[Reje
         try:
             accepted.append(parse_event(doc))
         except ValidationError as exc:
-            rejected.append(Rejected(index, event_id if isinstance(event_id, str) else None, _describe(exc)))
+            rejected.append(
+                Rejected(index, event_id if isinstance(event_id, str) else None, describe_validation_error(exc))
+            )
     return accepted, rejected

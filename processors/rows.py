@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from processors.pricing import NOT_APPLICABLE, PriceBook
 from schemas.ddl import EVENTS_COLUMN_NAMES
-from schemas.events import LlmCall, Message, parse_event
+from schemas.events import LlmCall, Message, describe_validation_error, parse_event
 
 Row = dict[str, Any]
 
@@ -98,14 +98,6 @@ def event_row(event: LlmCall | Message, book: PriceBook, ingested_at: str) -> Ro
     return row
 
 
-def _reason(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"]) or "(event)"
-        parts.append(f"{loc}: {err['msg']}")
-    return "; ".join(parts)
-
-
 def build_batch(records: Iterable[tuple[bytes | None, bytes]], book: PriceBook, ingested_at: datetime) -> Batch:
     """Decode, validate and price a batch of (key, value) records.
 
@@ -121,7 +113,7 @@ def build_batch(records: Iterable[tuple[bytes | None, bytes]], book: PriceBook, 
             batch.dead.append(DeadLetter(key, value, f"not JSON: {exc}"))
             continue
         except ValidationError as exc:
-            batch.dead.append(DeadLetter(key, value, f"invalid event: {_reason(exc)}"))
+            batch.dead.append(DeadLetter(key, value, f"invalid event: {describe_validation_error(exc)}"))
             continue
         if key is not None and key.decode(errors="replace") != event.tenant_id:
             batch.dead.append(DeadLetter(key, value, "record key is not the event's tenant_id"))

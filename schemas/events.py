@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from schemas.types import EventId, Milliseconds, Properties, ShortText, TenantId, Timestamp, TokenCount
 
@@ -101,6 +101,15 @@ def parse_event(data: Any) -> LlmCall | Message:
 def parse_event_json(raw: bytes | str) -> LlmCall | Message:
     """Validate one JSON document as an event; raises pydantic.ValidationError."""
     return _EVENT_ADAPTER.validate_json(raw)
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """`field.path: reason; ...` for every error, the way ingest and the DLQ report them."""
+    parts = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "(event)"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
 
 
 def event_to_json(event: LlmCall | Message) -> bytes:
