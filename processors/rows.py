@@ -11,7 +11,7 @@ import orjson
 from pydantic import ValidationError
 
 from processors.pricing import NOT_APPLICABLE, PriceBook
-from schemas.ddl import EVENTS_COLUMN_NAMES
+from schemas.ddl import EVENTS_COLUMN_NAMES, ch_datetime64
 from schemas.events import LlmCall, Message, describe_validation_error, parse_event
 
 Row = dict[str, Any]
@@ -35,17 +35,13 @@ class Batch:
     unknown_model: int = 0
 
 
-def _ts(value: datetime) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"
-
-
 def event_row(event: LlmCall | Message, book: PriceBook, ingested_at: str) -> Row:
     """The warehouse row of one event, priced; keys are exactly `EVENTS_COLUMN_NAMES`."""
     row: Row = {
         "tenant_id": event.tenant_id,
         "event_id": str(event.event_id),
         "type": event.type,
-        "ts": _ts(event.timestamp),
+        "ts": ch_datetime64(event.timestamp),
         "session_id": event.session_id,
         "provider": "",
         "model": "",
@@ -105,7 +101,7 @@ def build_batch(records: Iterable[tuple[bytes | None, bytes]], book: PriceBook, 
     dead letters with the reason; the rest become rows.
     """
     batch = Batch()
-    stamp = _ts(ingested_at)
+    stamp = ch_datetime64(ingested_at)
     for key, value in records:
         try:
             event = parse_event(orjson.loads(value))

@@ -7,6 +7,7 @@ of columns of the priced events table: the processors build rows with exactly th
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Final
 
 EVENTS_TABLE: Final = "events"
@@ -40,6 +41,12 @@ EVENTS_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
 )
 
 EVENTS_COLUMN_NAMES: Final = tuple(name for name, _ in EVENTS_COLUMNS)
+
+
+def ch_datetime64(value: datetime) -> str:
+    """A UTC datetime as the text of a DateTime64(3) value (rows and query parameters alike)."""
+    return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"
+
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 

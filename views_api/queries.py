@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from schemas.ddl import EVENTS_TABLE, check_identifier
+from schemas.ddl import EVENTS_TABLE, ch_datetime64, check_identifier
 
 
 @dataclass(frozen=True)
@@ -19,11 +19,6 @@ class Query:
 
     sql: str
     params: dict[str, Any]
-
-
-def ch_datetime(value: datetime) -> str:
-    """A UTC datetime as a ClickHouse DateTime64(3) parameter value."""
-    return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"
 
 
 def overview(database: str, tenant_id: str, day_start: datetime, hour_ago: datetime) -> Query:
@@ -43,7 +38,7 @@ def overview(database: str, tenant_id: str, day_start: datetime, hour_ago: datet
     )
     return Query(
         sql,
-        {"tenant_id": tenant_id, "day_start": ch_datetime(day_start), "hour_ago": ch_datetime(hour_ago)},
+        {"tenant_id": tenant_id, "day_start": ch_datetime64(day_start), "hour_ago": ch_datetime64(hour_ago)},
     )
 
 
@@ -68,4 +63,4 @@ def costs_by_model(database: str, tenant_id: str, since: datetime, until: dateti
         "GROUP BY provider, model\n"
         "ORDER BY cost_usd DESC, requests DESC, provider, model"
     )
-    return Query(sql, {"tenant_id": tenant_id, "since": ch_datetime(since), "until": ch_datetime(until)})
+    return Query(sql, {"tenant_id": tenant_id, "since": ch_datetime64(since), "until": ch_datetime64(until)})
