@@ -19,6 +19,7 @@ from mode import Service
 from processors.main import run_worker
 from processors.settings import WorkerSettings
 from storage import Warehouse, WarehouseSettings
+from tenancy.directory import Directory
 from views_api.main import create_app
 from views_api.settings import ViewsSettings
 
@@ -34,10 +35,10 @@ class _EmbeddedServer(uvicorn.Server):
 class ViewsService(Service):  # type: ignore[misc]
     """Serves the views API inside the worker's event loop."""
 
-    def __init__(self, warehouse: Warehouse, database: str, settings: ViewsSettings) -> None:
+    def __init__(self, warehouse: Warehouse, database: str, directory: Directory, settings: ViewsSettings) -> None:
         super().__init__()
         config = uvicorn.Config(
-            create_app(warehouse, database), host=settings.host, port=settings.port, log_level="warning"
+            create_app(warehouse, database, directory), host=settings.host, port=settings.port, log_level="warning"
         )
         self._server = _EmbeddedServer(config)
         self._task: asyncio.Task[Any] | None = None
@@ -64,5 +65,5 @@ def main() -> None:
     run_worker(
         WorkerSettings(),
         warehouse_settings,
-        lambda warehouse: [ViewsService(warehouse, warehouse_settings.database, views_settings)],
+        lambda warehouse, directory: [ViewsService(warehouse, warehouse_settings.database, directory, views_settings)],
     )

@@ -20,7 +20,8 @@ from pathlib import Path
 import httpx
 
 from deploy import demo
-from deploy.topics import ensure_topics
+from deploy.admin_cli import DemoKeys, provision_demo
+from deploy.topics import ensure_all_topics
 from schemas import topics
 
 KAFKA_SH = Path(__file__).with_name("kafka") / "kafka.sh"
@@ -85,19 +86,27 @@ class Stack:
                 await asyncio.sleep(0.3)
         raise RuntimeError(f"{url} not healthy after {timeout}s; see {self.var}/*.log")
 
-    def write_demo_env(self) -> Path:
+    def write_demo_env(self, keys: DemoKeys) -> Path:
+        """The demo tenant's settings and keys, readable by the owner only (the keys are secrets)."""
         path = self.var / "demo.env"
+        path.touch(mode=0o600, exist_ok=True)
+        path.chmod(0o600)
         path.write_text(
             f"TALLY_VIEWS_URL={self.views_url}\n"
             f"TALLY_INGEST_URL={self.ingest_url}\n"
             f"TALLY_KAFKA_BOOTSTRAP={self.bootstrap}\n"
-            "TALLY_DEMO_TENANT=demo\n"
+            f"TALLY_DEMO_TENANT={keys.tenant_id}\n"
+            f"TALLY_DEMO_INGEST_KEY={keys.ingest}\n"
+            f"TALLY_DEMO_READ_KEY={keys.read}\n"
+            f"TALLY_DEMO_ADMIN_KEY={keys.admin}\n"
+            f"TALLY_ADMIN_KEY={keys.operator}\n"
         )
         return path
 
 
-async def _report(views_url: str, stop: asyncio.Event) -> None:
-    async with httpx.AsyncClient(base_url=views_url, timeout=5) as client:
+async def _report(views_url: str, read_key: str, stop: asyncio.Event) -> None:
+    headers = {"authorization": f"Bearer {read_key}"}
+    async with httpx.AsyncClient(base_url=views_url, timeout=5, headers=headers) as client:
         while not stop.is_set():
             try:
                 o = (await client.get("/api/dashboard/demo/overview")).json()
@@ -120,22 +129,28 @@ async def _run(stack: Stack, rate: float, started: float) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await ensure_topics(stack.bootstrap, [topics.EVENTS_RAW, topics.EVENTS_DLQ], topics.DEFAULT_PARTITIONS)
+    await ensure_all_topics(
+        stack.bootstrap, topics.EVENTS_RAW, topics.EVENTS_DLQ, topics.TENANTS, topics.DEFAULT_PARTITIONS
+    )
+    keys = await provision_demo(stack.bootstrap, topics.TENANTS)
     stack.spawn("tallystream-combined")
     stack.spawn("tallystream-ingest")
     await asyncio.gather(stack.wait_healthy(stack.views_url), stack.wait_healthy(stack.ingest_url))
-    env_file = stack.write_demo_env()
+    env_file = stack.write_demo_env(keys)
     print(
         f"\ntallystream is up in {time.monotonic() - started:.1f}s\n"
         f"  overview:  {stack.views_url}/api/dashboard/demo/overview\n"
         f"  costs:     {stack.views_url}/api/dashboard/demo/costs?days=7\n"
         f"  API docs:  {stack.views_url}/docs\n"
         f"  ingest:    {stack.ingest_url}/v1/events\n"
-        f"  settings:  {env_file}\n"
+        f"  metrics:   {stack.ingest_url}/metrics  {stack.views_url}/metrics\n"
+        f"  keys:      {env_file} (TALLY_DEMO_READ_KEY for the dashboards: Authorization: Bearer ...)\n"
         "Sending demo traffic; Ctrl-C stops everything.\n",
         flush=True,
     )
-    await asyncio.gather(demo.run(stack.ingest_url, "demo", rate, stop), _report(stack.views_url, stop))
+    await asyncio.gather(
+        demo.run(stack.ingest_url, keys.tenant_id, keys.ingest, rate, stop), _report(stack.views_url, keys.read, stop)
+    )
 
 
 def main() -> None:

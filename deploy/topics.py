@@ -11,8 +11,14 @@ from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 log = logging.getLogger(__name__)
 
 
-async def ensure_topics(bootstrap: str, names: list[str], partitions: int, timeout: float = 60.0) -> None:
-    """Create `names` with `partitions` partitions unless they exist; waits for the broker."""
+async def ensure_topics(
+    bootstrap: str,
+    names: list[str],
+    partitions: int,
+    timeout: float = 60.0,
+    configs: dict[str, str] | None = None,
+) -> None:
+    """Create `names` with `partitions` partitions (and topic `configs`) unless they exist; waits for the broker."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -30,10 +36,25 @@ async def ensure_topics(bootstrap: str, names: list[str], partitions: int, timeo
         if missing:
             try:
                 await admin.create_topics(
-                    [NewTopic(name=n, num_partitions=partitions, replication_factor=1) for n in missing]
+                    [
+                        NewTopic(name=n, num_partitions=partitions, replication_factor=1, topic_configs=configs or {})
+                        for n in missing
+                    ]
                 )
             except TopicAlreadyExistsError:
                 pass
             log.info("created topics %s with %d partitions", missing, partitions)
     finally:
         await admin.close()
+
+
+DIRECTORY_TOPIC_CONFIGS = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
+"""The tenant directory keeps the latest record per key forever (revocations included)."""
+
+
+async def ensure_all_topics(
+    bootstrap: str, events_topic: str, dlq_topic: str, directory_topic: str, partitions: int
+) -> None:
+    """Every topic tallystream uses: events and DLQ with `partitions`, the directory compacted on one."""
+    await ensure_topics(bootstrap, [events_topic, dlq_topic], partitions)
+    await ensure_topics(bootstrap, [directory_topic], 1, configs=DIRECTORY_TOPIC_CONFIGS)

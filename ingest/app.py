@@ -1,91 +1,83 @@
-"""The ingest HTTP API: `POST /v1/events`.
+"""The ingest HTTP service: events in, durable in Kafka; tenants and keys; metrics.
 
 Every 2xx means each accepted event was acknowledged by Kafka (acks=all, idempotent producer).
 When Kafka does not acknowledge in time the answer is 503 with Retry-After: the client re-sends,
-and the events it re-sends are counted once downstream because (tenant_id, event_id) is
-deduplicated in the warehouse.
+and what it re-sends is counted once downstream because (tenant_id, event_id) is deduplicated.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ingest.parsing import BodyError, decode_documents, decompress, validate_events
-from ingest.publisher import KafkaPublisher, Publisher, PublishError
+from ingest import errors
+from ingest.metrics import IngestMetrics
+from ingest.publisher import KafkaPublisher, Publisher
+from ingest.ratelimit import RateLimiter
+from ingest.routes import admin, events, otlp
 from ingest.settings import IngestSettings
-from schemas.events import event_to_json
+from tenancy.directory import Directory
+from tenancy.kafka_log import DirectoryFollower, DirectoryWriter
 
 
-class EventResult(BaseModel):
-    index: int
-    event_id: str | None
-    error: str
-
-
-class IngestResponse(BaseModel):
-    accepted: int
-    rejected: int
-    errors: list[EventResult]
-
-
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
-
-
-def create_app(settings: IngestSettings, publisher: Publisher | None = None) -> FastAPI:
-    """The ingest API; without `publisher` it connects a `KafkaPublisher` on startup."""
+def create_app(
+    settings: IngestSettings,
+    publisher: Publisher | None = None,
+    directory: Directory | None = None,
+) -> FastAPI:
+    """The ingest API. Without `publisher` it connects a `KafkaPublisher` on startup; without
+    `directory` it follows the directory topic (and answers nothing until it has loaded it)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if publisher is not None:  # owned and started by the caller
+        async with AsyncExitStack() as stack:
+            writer = DirectoryWriter(settings.kafka_bootstrap, settings.directory_topic)
+            await writer.start()
+            stack.push_async_callback(writer.stop)
+            app.state.directory_writer = writer
+            if directory is None:
+                follower = DirectoryFollower(settings.kafka_bootstrap, settings.directory_topic)
+                await follower.start()
+                stack.push_async_callback(follower.stop)
+                app.state.directory = follower.directory
+            if publisher is None:
+                kafka = KafkaPublisher(
+                    settings.kafka_bootstrap, settings.events_topic, settings.publish_timeout_seconds
+                )
+                await kafka.start()
+                stack.push_async_callback(kafka.stop)
+                app.state.publisher = kafka
             yield
-            return
-        kafka = KafkaPublisher(settings.kafka_bootstrap, settings.events_topic, settings.publish_timeout_seconds)
-        await kafka.start()
-        app.state.publisher = kafka
-        try:
-            yield
-        finally:
-            await kafka.stop()
 
-    app = FastAPI(title="tallystream ingest", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="tallystream ingest", version="0.2.0", lifespan=lifespan)
+    app.state.settings = settings
     app.state.publisher = publisher
+    app.state.directory = directory
+    app.state.limiter = RateLimiter(settings.rate_burst_seconds, settings.max_batch_events)
+    metrics = app.state.metrics = IngestMetrics()
+    errors.install(app)
+    app.include_router(events.router)
+    app.include_router(admin.router)
+    app.include_router(otlp.router)
 
-    @app.post(
-        "/v1/events",
-        response_model=IngestResponse,
-        responses={207: {"model": IngestResponse}, 400: {}, 413: {}, 503: {}},
-    )
-    async def ingest_events(request: Request) -> Any:
-        """Accept a JSON array (or object) or NDJSON of events, gzip allowed."""
-        body = await request.body()
-        try:
-            raw = decompress(body, request.headers.get("content-encoding"), settings.max_body_bytes)
-            ndjson = "ndjson" in request.headers.get("content-type", "")
-            docs = decode_documents(raw, ndjson)
-        except BodyError as exc:
-            return _error(exc.status, str(exc))
-        if len(docs) > settings.max_batch_events:
-            return _error(413, f"batch has {len(docs)} events; at most {settings.max_batch_events} per request")
-        accepted, rejected = validate_events(docs)
-        if accepted:
-            records = [(ev.tenant_id.encode(), event_to_json(ev)) for ev in accepted]
-            try:
-                await request.app.state.publisher.publish(records)
-            except PublishError:
-                return _error(503, "event log unavailable; retry later", {"Retry-After": "1"})
-        result = IngestResponse(
-            accepted=len(accepted),
-            rejected=len(rejected),
-            errors=[EventResult(index=r.index, event_id=r.event_id, error=r.error) for r in rejected],
-        )
-        return Response(result.model_dump_json(), status_code=207 if rejected else 200, media_type="application/json")
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")  # the template: bounded label values
+        metrics.latency.labels(route).observe(time.perf_counter() - started)
+        metrics.requests.labels(route, str(response.status_code)).inc()
+        metrics.body_bytes.labels(route).inc(int(request.headers.get("content-length") or 0))
+        return response
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

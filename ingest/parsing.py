@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from schemas.events import LlmCall, Message, describe_validation_error, parse_event
+from schemas.events import AnyEvent, describe_validation_error, parse_event
 
 
 class BodyError(ValueError):
@@ -67,12 +67,17 @@ def decode_documents(body: bytes, ndjson: bool) -> list[Any]:
     return doc if isinstance(doc, list) else [doc]
 
 
-def validate_events(docs: list[Any]) -> tuple[list[LlmCall | Message], list[Rejected]]:
-    """Split documents into valid events and per-index rejections naming the field and reason."""
-    accepted: list[LlmCall | Message] = []
+def validate_events(docs: list[Any], default_tenant: str | None = None) -> tuple[list[AnyEvent], list[Rejected]]:
+    """Split documents into valid events and per-index rejections naming the field and reason.
+
+    An object without `tenant_id` gets `default_tenant` (the sending key's tenant) when given.
+    """
+    accepted: list[AnyEvent] = []
     rejected: list[Rejected] = []
     for index, doc in enumerate(docs):
         event_id = doc.get("event_id") if isinstance(doc, dict) else None
+        if default_tenant is not None and isinstance(doc, dict) and "tenant_id" not in doc:
+            doc["tenant_id"] = default_tenant
         try:
             accepted.append(parse_event(doc))
         except ValidationError as exc:

@@ -11,15 +11,20 @@ from schemas import topics
 class IngestSettings(BaseSettings):
     """Where ingest listens and publishes, and its limits."""
 
-    model_config = SettingsConfigDict(env_prefix="TALLY_INGEST_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="TALLY_INGEST_", extra="ignore", populate_by_name=True)
 
     host: str = "127.0.0.1"
     port: int = Field(default=8001, ge=0, le=65535)
     kafka_bootstrap: str = Field(default="127.0.0.1:9092", validation_alias="TALLY_KAFKA_BOOTSTRAP")
     events_topic: str = Field(default=topics.EVENTS_RAW, validation_alias="TALLY_EVENTS_TOPIC")
+    directory_topic: str = Field(default=topics.TENANTS, validation_alias="TALLY_DIRECTORY_TOPIC")
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     """Largest request body accepted, after decompression."""
     max_batch_events: int = Field(default=5000, ge=1)
     """Most events accepted in one request."""
     publish_timeout_seconds: float = Field(default=10.0, gt=0)
     """How long to wait for Kafka's acknowledgement before answering 503."""
+    rate_limit_per_second: float = Field(default=20_000.0, gt=0)
+    """Events per second accepted per tenant and ingest instance, unless the tenant sets its own."""
+    rate_burst_seconds: float = Field(default=2.0, gt=0)
+    """How many seconds of the rate a tenant may send at once."""

@@ -13,6 +13,8 @@ from mode import Service
 from processors.app import create_app
 from processors.settings import WorkerSettings
 from storage import Warehouse, WarehouseSettings, open_warehouse
+from tenancy.directory import Directory
+from tenancy.kafka_log import DirectoryFollower
 
 log = logging.getLogger(__name__)
 
@@ -28,17 +30,40 @@ class WarehouseCloser(Service):  # type: ignore[misc]
         await self._warehouse.close()
 
 
+class DirectoryService(Service):  # type: ignore[misc]
+    """Follows the tenant directory; started before the agents and the views, ready once loaded."""
+
+    def __init__(self, follower: DirectoryFollower) -> None:
+        super().__init__()
+        self._follower = follower
+
+    async def on_start(self) -> None:
+        await self._follower.start()
+
+    async def on_stop(self) -> None:
+        await self._follower.stop()
+
+
 def run_worker(
     settings: WorkerSettings,
     warehouse_settings: WarehouseSettings,
-    services: Callable[[Warehouse], Sequence[Any]] = lambda _: (),
+    services: Callable[[Warehouse, Directory], Sequence[Any]] = lambda _w, _d: (),
 ) -> None:
-    """Open the warehouse, then run the Faust worker (plus `services(warehouse)`) until stopped."""
+    """Open the warehouse, then run the Faust worker (plus `services(warehouse, directory)`) until stopped."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     warehouse = loop.run_until_complete(open_warehouse(warehouse_settings))
-    app = create_app(settings, warehouse, warehouse_settings.database)
-    worker = faust.Worker(app, WarehouseCloser(warehouse), *services(warehouse), loop=loop, loglevel=settings.log_level)
+    directory = Directory()
+    follower = DirectoryFollower(settings.kafka_bootstrap, settings.directory_topic, directory)
+    app = create_app(settings, warehouse, warehouse_settings.database, directory=directory)
+    worker = faust.Worker(
+        app,
+        WarehouseCloser(warehouse),
+        DirectoryService(follower),
+        *services(warehouse, directory),
+        loop=loop,
+        loglevel=settings.log_level,
+    )
     worker.execute_from_commandline()
 
 

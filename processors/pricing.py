@@ -21,6 +21,7 @@ from typing import Any
 from genai_prices import Usage, data_snapshot
 from genai_prices.types import TieredPrices
 
+from schemas.tenancy import PriceOverride
 from schemas.types import USD_QUANTUM, PriceStatus
 
 ZERO_USD = Decimal(0).quantize(USD_QUANTUM)
@@ -114,13 +115,18 @@ class PriceBook:
         output_tokens: int,
         cached_input_tokens: int,
         at: datetime,
+        audio_seconds: float = 0.0,
+        override: PriceOverride | None = None,
     ) -> Price:
-        """Cost of one call at the price in force at `at`.
+        """Cost of one call at the price in force at `at` (or at the tenant's own price, `override`).
 
         `input_tokens` includes `cached_input_tokens` and `output_tokens` includes reasoning tokens,
         which is how genai-prices defines usage: cached reads are priced at the model's cache-read
-        rate, reasoning at the output rate.
+        rate, reasoning at the output rate. `audio_seconds` prices models billed by duration
+        (Whisper: genai-prices' per-hour audio price).
         """
+        if override is not None:
+            return _override_price(override, input_tokens, cached_input_tokens, output_tokens, audio_seconds)
         found = self._lookup(provider, model)
         if found is None:
             return UNKNOWN_MODEL
@@ -131,13 +137,26 @@ class PriceBook:
             cached = self._rates[id(model_price)] = (model_price, linear_rates(model_price))
         rates = cached[1]
         total: Decimal
-        if rates is not None:
+        if rates is not None and not audio_seconds:
             total = rates.cost(input_tokens, cached_input_tokens, output_tokens)
         else:
             usage = Usage(
                 input_tokens=input_tokens,
                 cache_read_tokens=cached_input_tokens,
                 output_tokens=output_tokens,
+                audio_seconds=Decimal(repr(audio_seconds)) if audio_seconds else None,
             )
             total = model_info.calc_price(usage, provider_info, genai_request_timestamp=at).total_price
         return Price(total.quantize(USD_QUANTUM, rounding=ROUND_HALF_EVEN), "priced")
+
+
+def _override_price(
+    override: PriceOverride, input_tokens: int, cached_input_tokens: int, output_tokens: int, audio_seconds: float
+) -> Price:
+    cached_rate = override.input_per_mtok if override.cached_input_per_mtok is None else override.cached_input_per_mtok
+    total = (
+        (input_tokens - cached_input_tokens) * override.input_per_mtok
+        + cached_input_tokens * cached_rate
+        + output_tokens * override.output_per_mtok
+    ) / _MTOK + Decimal(repr(audio_seconds)) * override.per_audio_minute / 60
+    return Price(total.quantize(USD_QUANTUM, rounding=ROUND_HALF_EVEN), "tenant_price")

@@ -2,19 +2,48 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
 
 from processors.pricing import NOT_APPLICABLE, PriceBook
-from schemas.ddl import EVENTS_COLUMN_NAMES, ch_datetime64
-from schemas.events import LlmCall, Message, describe_validation_error, parse_event
+from schemas.ddl import EVENTS_COLUMNS, ch_datetime64
+from schemas.events import (
+    AnyEvent,
+    Conversion,
+    CustomEvent,
+    Feedback,
+    LlmCall,
+    Message,
+    ProductEvent,
+    Search,
+    SessionEnded,
+    SessionStarted,
+    ToolCall,
+    describe_validation_error,
+    parse_event,
+)
+from schemas.tenancy import PriceOverride
 
 Row = dict[str, Any]
+OverrideLookup = Callable[[str, str, str], PriceOverride | None]
+"""(tenant_id, provider, model) -> the tenant's own price for the model, if it set one."""
+
+_ZERO_MONEY = Decimal(0)
+
+#: The empty value of every column; a row starts as this and each event type fills its columns.
+_EMPTY_ROW: Row = {
+    name: ({} if ch_type.startswith("Map(") else "" if "String" in ch_type else 0) for name, ch_type in EVENTS_COLUMNS
+}
+
+
+def _no_overrides(tenant_id: str, provider: str, model: str) -> PriceOverride | None:
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,36 +62,86 @@ class Batch:
     rows: list[Row] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
     unknown_model: int = 0
+    duplicates: int = 0
+    """Events dropped because the same (tenant_id, event_id) came earlier in the batch."""
 
 
-def event_row(event: LlmCall | Message, book: PriceBook, ingested_at: str) -> Row:
-    """The warehouse row of one event, priced; keys are exactly `EVENTS_COLUMN_NAMES`."""
-    row: Row = {
-        "tenant_id": event.tenant_id,
-        "event_id": str(event.event_id),
-        "type": event.type,
-        "ts": ch_datetime64(event.timestamp),
-        "session_id": event.session_id,
-        "provider": "",
-        "model": "",
-        "input_tokens": 0,
-        "output_tokens": 0,
-        "cached_input_tokens": 0,
-        "reasoning_tokens": 0,
-        "latency_ms": 0,
-        "status": "",
-        "error_type": "",
-        "feature": "",
-        "end_user_id": "",
-        "domain": "",
-        "role": "",
-        "content_chars": 0,
-        "cost_usd": NOT_APPLICABLE.cost_usd,
-        "price_status": NOT_APPLICABLE.status,
-        "properties": event.properties,
-        "schema_version": event.schema_version,
-        "ingested_at": ingested_at,
-    }
+def _type_columns(event: AnyEvent) -> Row:
+    if isinstance(event, LlmCall):
+        return {
+            "operation": event.operation,
+            "provider": event.provider,
+            "model": event.model,
+            "input_tokens": event.input_tokens,
+            "output_tokens": event.output_tokens,
+            "cached_input_tokens": event.cached_input_tokens,
+            "reasoning_tokens": event.reasoning_tokens,
+            "audio_seconds": event.audio_seconds,
+            "latency_ms": event.latency_ms,
+            "status": event.status,
+            "error_type": event.error_type or "",
+            "feature": event.feature or "",
+        }
+    if isinstance(event, Message):
+        return {"role": event.role, "content_chars": event.content_chars or 0}
+    if isinstance(event, SessionStarted):
+        return {"channel": event.channel or ""}
+    if isinstance(event, SessionEnded):
+        return {"end_reason": event.reason, "latency_ms": event.duration_ms or 0}
+    if isinstance(event, ToolCall):
+        return {
+            "tool_name": event.tool_name,
+            "latency_ms": event.latency_ms,
+            "status": event.status,
+            "error_type": event.error_type or "",
+        }
+    if isinstance(event, ProductEvent):
+        return {
+            "product_action": event.action,
+            "product_id": event.product_id,
+            "product_name": event.product_name or "",
+            "product_category": event.category or "",
+            "feature": event.feature or "",
+        }
+    if isinstance(event, Search):
+        return {"search_query": event.query, "results_count": event.results_count, "latency_ms": event.latency_ms}
+    if isinstance(event, Conversion):
+        return {
+            "order_id": event.order_id,
+            "revenue": event.revenue,
+            "currency": event.currency,
+            "attributed_session_id": event.attributed_session_id or event.session_id or "",
+            "feature": event.feature or "",
+        }
+    if isinstance(event, Feedback):
+        return {
+            "rating": event.rating or 0,
+            "thumbs": {"up": 1, "down": -1, None: 0}[event.thumbs],
+            "comment_chars": event.comment_chars or 0,
+        }
+    assert isinstance(event, CustomEvent)
+    return {"name": event.name, "dimensions": event.dimensions, "measures": event.measures}
+
+
+def event_row(event: AnyEvent, book: PriceBook, ingested_at: str, overrides: OverrideLookup = _no_overrides) -> Row:
+    """The warehouse row of one event, priced; keys are exactly the events table's columns, in order."""
+    row: Row = dict(_EMPTY_ROW)
+    row.update(
+        tenant_id=event.tenant_id,
+        event_id=str(event.event_id),
+        type=event.type,
+        ts=ch_datetime64(event.timestamp),
+        session_id=event.session_id or "",
+        end_user_id=event.end_user_id or "",
+        domain=event.domain or "",
+        revenue=_ZERO_MONEY,
+        cost_usd=NOT_APPLICABLE.cost_usd,
+        price_status=NOT_APPLICABLE.status,
+        properties=event.properties,
+        schema_version=event.schema_version,
+        ingested_at=ingested_at,
+    )
+    row.update(_type_columns(event))
     if isinstance(event, LlmCall):
         price = book.price_llm_call(
             provider=event.provider,
@@ -70,38 +149,29 @@ def event_row(event: LlmCall | Message, book: PriceBook, ingested_at: str) -> Ro
             input_tokens=event.input_tokens,
             output_tokens=event.output_tokens,
             cached_input_tokens=event.cached_input_tokens,
+            audio_seconds=event.audio_seconds,
             at=event.timestamp,
+            override=overrides(event.tenant_id, event.provider, event.model),
         )
-        row.update(
-            provider=event.provider,
-            model=event.model,
-            input_tokens=event.input_tokens,
-            output_tokens=event.output_tokens,
-            cached_input_tokens=event.cached_input_tokens,
-            reasoning_tokens=event.reasoning_tokens,
-            latency_ms=event.latency_ms,
-            status=event.status,
-            error_type=event.error_type or "",
-            feature=event.feature or "",
-            end_user_id=event.end_user_id or "",
-            domain=event.domain or "",
-            cost_usd=price.cost_usd,
-            price_status=price.status,
-        )
-    else:
-        row.update(role=event.role, content_chars=event.content_chars or 0)
-    assert tuple(row) == EVENTS_COLUMN_NAMES
+        row.update(cost_usd=price.cost_usd, price_status=price.status)
     return row
 
 
-def build_batch(records: Iterable[tuple[bytes | None, bytes]], book: PriceBook, ingested_at: datetime) -> Batch:
+def build_batch(
+    records: Iterable[tuple[bytes | None, bytes]],
+    book: PriceBook,
+    ingested_at: datetime,
+    overrides: OverrideLookup = _no_overrides,
+) -> Batch:
     """Decode, validate and price a batch of (key, value) records.
 
     Records that are not JSON, not a valid event, or whose key is not the event's tenant become
-    dead letters with the reason; the rest become rows.
+    dead letters with the reason; a (tenant_id, event_id) seen earlier in the batch is dropped;
+    the rest become rows.
     """
     batch = Batch()
     stamp = ch_datetime64(ingested_at)
+    seen: set[tuple[str, str]] = set()
     for key, value in records:
         try:
             event = parse_event(orjson.loads(value))
@@ -114,7 +184,12 @@ def build_batch(records: Iterable[tuple[bytes | None, bytes]], book: PriceBook, 
         if key is not None and key.decode(errors="replace") != event.tenant_id:
             batch.dead.append(DeadLetter(key, value, "record key is not the event's tenant_id"))
             continue
-        row = event_row(event, book, stamp)
+        identity = (event.tenant_id, str(event.event_id))
+        if identity in seen:
+            batch.duplicates += 1
+            continue
+        seen.add(identity)
+        row = event_row(event, book, stamp, overrides)
         if row["price_status"] == "unknown_model":
             batch.unknown_model += 1
         batch.rows.append(row)

@@ -21,6 +21,8 @@ class WorkerSettings(BaseSettings):
     """Topic of validated events, keyed by tenant."""
     dlq_topic: str = topics.EVENTS_DLQ
     """Topic for records the worker cannot process."""
+    directory_topic: str = topics.TENANTS
+    """Topic of the tenant directory (tenants' own prices)."""
     worker_group: str = "tallystream-worker"
     """Consumer group (Faust app id) of the workers."""
     topic_partitions: int = Field(default=topics.DEFAULT_PARTITIONS, ge=1)

@@ -8,21 +8,25 @@ The guarantee, and where each part of it is kept:
    while a write is failing, so consumption stops instead of dropping data.
 3. Only then are the batch's records acked, and Faust commits offsets up to the highest
    contiguous acked offset. A crash before the commit replays the batch: at-least-once.
-4. The events table is a ReplacingMergeTree whose sorting key ends in `event_id`, read with FINAL:
-   a replayed or re-sent event collapses into one row. At-least-once delivery into an idempotent
-   table gives totals that count every accepted event exactly once.
+4. Before inserting, the worker drops rows whose (tenant_id, event_id) is already stored
+   (processors.dedup): a replayed batch, or an event re-sent within the dedup window, is skipped.
+   Behind that, the events table is a ReplacingMergeTree whose sorting key ends in `event_id`,
+   read with FINAL: a copy that slips past the lookup still collapses into one row. At-least-once
+   delivery into an idempotent table gives totals that count every accepted event exactly once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
+from processors import metrics
 from storage import Warehouse
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class EventSink:
@@ -43,25 +47,22 @@ class EventSink:
         self.rows_written = 0
         self.failed_attempts = 0
 
+    async def retrying(self, action: Callable[[], Awaitable[T]]) -> T:
+        """Run `action` until it succeeds, with capped exponential backoff between failures."""
+        backoff = self._first_backoff
+        while True:
+            try:
+                return await action()
+            except Exception as exc:
+                self.failed_attempts += 1
+                metrics.INSERT_RETRIES.inc()
+                log.warning("warehouse call on %s failed (%s); retrying in %.1fs", self._table, exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+
     async def write(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Insert `rows` in one statement; returns only when they are stored."""
         if not rows:
             return
-        backoff = self._first_backoff
-        while True:
-            try:
-                await self._warehouse.insert(self._table, rows)
-            except Exception as exc:
-                self.failed_attempts += 1
-                log.warning(
-                    "insert of %d rows into %s failed (%s); retrying in %.1fs",
-                    len(rows),
-                    self._table,
-                    exc,
-                    backoff,
-                )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self._max_backoff)
-                continue
-            self.rows_written += len(rows)
-            return
+        await self.retrying(lambda: self._warehouse.insert(self._table, rows))
+        self.rows_written += len(rows)

@@ -4,7 +4,9 @@ This package is the bottom layer: every role imports it, and it imports none of 
 """
 
 from schemas.events import (
+    EVENT_TYPES,
     SCHEMA_VERSION,
+    AnyEvent,
     Event,
     EventBase,
     LlmCall,
@@ -14,7 +16,9 @@ from schemas.events import (
 )
 
 __all__ = [
+    "EVENT_TYPES",
     "SCHEMA_VERSION",
+    "AnyEvent",
     "Event",
     "EventBase",
     "LlmCall",

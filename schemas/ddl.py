@@ -12,27 +12,60 @@ from typing import Final
 
 EVENTS_TABLE: Final = "events"
 
-#: (column, ClickHouse type) of the priced events table, in table order.
+#: (column, ClickHouse type) of the priced events table, in table order. One wide table serves
+#: every event type: columns a type does not use hold their empty value ('' / 0 / {}).
 EVENTS_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("tenant_id", "LowCardinality(String)"),
     ("event_id", "UUID"),
     ("type", "LowCardinality(String)"),
     ("ts", "DateTime64(3, 'UTC')"),
     ("session_id", "String"),
+    ("end_user_id", "String"),
+    ("domain", "LowCardinality(String)"),
+    ("feature", "LowCardinality(String)"),
+    # llm_call
+    ("operation", "LowCardinality(String)"),
     ("provider", "LowCardinality(String)"),
     ("model", "LowCardinality(String)"),
     ("input_tokens", "UInt64"),
     ("output_tokens", "UInt64"),
     ("cached_input_tokens", "UInt64"),
     ("reasoning_tokens", "UInt64"),
+    ("audio_seconds", "Float64"),
+    # duration of the call, tool call, search or session
     ("latency_ms", "UInt32"),
     ("status", "LowCardinality(String)"),
     ("error_type", "String"),
-    ("feature", "LowCardinality(String)"),
-    ("end_user_id", "String"),
-    ("domain", "LowCardinality(String)"),
+    # message
     ("role", "LowCardinality(String)"),
     ("content_chars", "UInt32"),
+    # session_started / session_ended
+    ("channel", "LowCardinality(String)"),
+    ("end_reason", "LowCardinality(String)"),
+    # tool_call
+    ("tool_name", "LowCardinality(String)"),
+    # product_event
+    ("product_action", "LowCardinality(String)"),
+    ("product_id", "String"),
+    ("product_name", "String"),
+    ("product_category", "LowCardinality(String)"),
+    # search
+    ("search_query", "String"),
+    ("results_count", "UInt32"),
+    # conversion
+    ("order_id", "String"),
+    ("revenue", "Decimal(38, 12)"),
+    ("currency", "LowCardinality(String)"),
+    ("attributed_session_id", "String"),
+    # feedback: rating 1-5 (0 = none), thumbs +1 / -1 (0 = none)
+    ("rating", "UInt8"),
+    ("thumbs", "Int8"),
+    ("comment_chars", "UInt32"),
+    # custom
+    ("name", "LowCardinality(String)"),
+    ("dimensions", "Map(LowCardinality(String), String)"),
+    ("measures", "Map(LowCardinality(String), Float64)"),
+    # pricing and bookkeeping
     ("cost_usd", "Decimal(38, 12)"),
     ("price_status", "LowCardinality(String)"),
     ("properties", "Map(String, String)"),
@@ -58,16 +91,23 @@ def check_identifier(name: str) -> str:
     return name
 
 
-def render_ddl(database: str, raw_retention_days: int = 30) -> list[str]:
-    """Statements that create the database and its tables, idempotently.
+EVENT_IDS_TABLE: Final = "event_ids"
 
-    The events table is a ReplacingMergeTree whose sorting key ends in `event_id`: a replayed or
-    re-sent event (same tenant, type, timestamp and id) collapses into one row, and queries read
-    it with FINAL so totals are exact before merges run.
+
+def render_ddl(database: str, raw_retention_days: int = 30, dedup_window_days: int = 7) -> list[str]:
+    """Statements that create (or upgrade) the database and its tables, idempotently.
+
+    Deduplication has two layers (docs/decisions/0003-idempotency.md):
+    - `event_ids` holds every stored (tenant_id, event_id) for `dedup_window_days`, filled by a
+      materialized view on each insert into `events`; the worker drops events already there.
+    - `events` is a ReplacingMergeTree whose sorting key ends in `event_id`, and queries read it with
+      FINAL: a copy that slips past the first layer (same tenant, type, timestamp, id) still
+      collapses into one row.
+    New columns are added in place (`ADD COLUMN IF NOT EXISTS`) so existing data survives upgrades.
     """
     db = check_identifier(database)
-    if raw_retention_days < 1:
-        raise ValueError("raw_retention_days must be at least 1")
+    if raw_retention_days < 1 or dedup_window_days < 1:
+        raise ValueError("raw_retention_days and dedup_window_days must be at least 1")
     columns = ",\n    ".join(f"{name} {ch_type}" for name, ch_type in EVENTS_COLUMNS)
     return [
         f"CREATE DATABASE IF NOT EXISTS {db}",
@@ -77,5 +117,20 @@ def render_ddl(database: str, raw_retention_days: int = 30) -> list[str]:
             "PARTITION BY toYYYYMM(ts)\n"
             "ORDER BY (tenant_id, type, ts, event_id)\n"
             f"TTL toDateTime(ts) + INTERVAL {int(raw_retention_days)} DAY"
+        ),
+        *(
+            f"ALTER TABLE {db}.{EVENTS_TABLE} ADD COLUMN IF NOT EXISTS {name} {ch_type}"
+            for name, ch_type in EVENTS_COLUMNS
+        ),
+        (
+            f"CREATE TABLE IF NOT EXISTS {db}.{EVENT_IDS_TABLE} (\n"
+            "    tenant_id LowCardinality(String),\n    event_id UUID,\n    ingested_at DateTime64(3, 'UTC')\n)\n"
+            "ENGINE = ReplacingMergeTree(ingested_at)\n"
+            "ORDER BY (tenant_id, event_id)\n"
+            f"TTL toDateTime(ingested_at) + INTERVAL {int(dedup_window_days)} DAY"
+        ),
+        (
+            f"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{EVENT_IDS_TABLE}_mv TO {db}.{EVENT_IDS_TABLE} "
+            f"AS SELECT tenant_id, event_id, ingested_at FROM {db}.{EVENTS_TABLE}"
         ),
     ]

@@ -10,3 +10,5 @@ EVENTS_DLQ: Final = "events.dlq"
 """Events the processors could not handle, with the reason, keyed by tenant id."""
 DEFAULT_PARTITIONS: Final = 6
 """Partitions of the event topics: the ceiling on worker parallelism."""
+TENANTS: Final = "tally.tenants"
+"""Tenants and API keys (hashed), one compacted record per tenant or key, keyed `tenant:<id>` / `key:<id>`."""

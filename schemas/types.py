@@ -47,5 +47,35 @@ Properties = Annotated[dict[ShortText, Annotated[str, StringConstraints(max_leng
 Usd = Annotated[Decimal, Field(max_digits=38, decimal_places=USD_SCALE)]
 """An exact amount of US dollars."""
 
-PriceStatus = Literal["priced", "unknown_model", "not_applicable"]
-"""How an event's cost was obtained: priced by genai-prices, model without a price, or not an LLM call."""
+PriceStatus = Literal["priced", "tenant_price", "unknown_model", "not_applicable"]
+"""How an event's cost was obtained: genai-prices, the tenant's own price, no price known, or not an LLM call."""
+
+Amount = Annotated[Decimal, Field(ge=0, max_digits=26, decimal_places=USD_SCALE)]
+"""A non-negative exact amount of money (in the event's currency), at most 12 decimal places."""
+
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+"""An ISO 4217 currency code, upper case (USD, EUR ...)."""
+
+Count = Annotated[int, Field(ge=0, le=4_000_000_000)]
+"""A non-negative count (results, characters ...)."""
+
+Dimensions = Annotated[
+    dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=64)],
+        Annotated[str, StringConstraints(max_length=256)],
+    ],
+    Field(max_length=32),
+]
+"""Named string dimensions of a custom event (what it can be grouped by)."""
+
+Measures = Annotated[
+    dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=64)],
+        Annotated[float, Field(allow_inf_nan=False, ge=-1e15, le=1e15)],
+    ],
+    Field(max_length=32),
+]
+"""Named numeric measures of a custom event (what can be summed or averaged)."""
+
+AudioSeconds = Annotated[float, Field(ge=0, le=86_400, allow_inf_nan=False)]
+"""Seconds of audio processed (transcription, speech)."""

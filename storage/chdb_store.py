@@ -21,6 +21,14 @@ _SESSION_SETTINGS = (
 )
 
 
+def _param_text(value: Any) -> Any:
+    """chDB takes query parameters as text: a list or tuple becomes an array literal of quoted strings."""
+    if isinstance(value, list | tuple):
+        quoted = ("'" + str(v).replace("\\", "\\\\").replace("'", "\\'") + "'" for v in value)
+        return "[" + ",".join(quoted) + "]"
+    return value
+
+
 class ChdbWarehouse(ThreadConfined):
     """ClickHouse engine in-process, data under `path`."""
 
@@ -35,7 +43,9 @@ class ChdbWarehouse(ThreadConfined):
 
     def _query_sync(self, sql: str, fmt: str, params: Mapping[str, Any] | None) -> bytes:
         try:
-            result = self._session.query(sql, fmt, params=dict(params) if params else None)  # type: ignore[no-untyped-call]
+            result = self._session.query(
+                sql, fmt, params={k: _param_text(v) for k, v in params.items()} if params else None
+            )  # type: ignore[no-untyped-call]
         except Exception as exc:  # chDB raises its own ChdbError / RuntimeError
             raise WarehouseError(str(exc)) from exc
         return bytes(result.bytes()) if result is not None else b""

@@ -24,6 +24,8 @@ class WarehouseSettings(BaseSettings):
     """Database holding tallystream's tables."""
     raw_retention_days: int = Field(default=30, ge=1)
     """How long raw priced events are kept."""
+    dedup_window_days: int = Field(default=7, ge=1)
+    """How long an event id is remembered: a re-send within this window is dropped."""
 
 
 async def open_warehouse(settings: WarehouseSettings) -> Warehouse:
@@ -38,6 +40,6 @@ async def open_warehouse(settings: WarehouseSettings) -> Warehouse:
         from storage.chdb_store import ChdbWarehouse
 
         warehouse = ChdbWarehouse(settings.chdb_path)
-    for statement in render_ddl(settings.database, settings.raw_retention_days):
+    for statement in render_ddl(settings.database, settings.raw_retention_days, settings.dedup_window_days):
         await warehouse.execute(statement)
     return warehouse

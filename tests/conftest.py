@@ -7,10 +7,12 @@ import shutil
 import socket
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.live import IngestServer
 
 ROOT = Path(__file__).resolve().parent.parent
 KAFKA_SH = ROOT / "deploy" / "kafka" / "kafka.sh"
@@ -60,3 +62,26 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def unique() -> str:
     """A short name unique to this test, for topics, groups and databases."""
     return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+async def ingest_server(kafka_bootstrap: str, unique: str) -> AsyncIterator[IngestServer]:
+    """The ingest service over real HTTP on fresh topics, with two tenants (`acme-<id>`, `globex-<id>`)
+    and their ingest/read/admin keys, plus an operator admin key."""
+    from ingest.app import create_app
+    from tests.live import (
+        IngestServer,
+        create_operator_key,
+        create_tenant,
+        ingest_settings,
+        serve,
+        start_ingest_topics,
+    )
+
+    events, dlq, directory = await start_ingest_topics(kafka_bootstrap, unique)
+    tenant = await create_tenant(kafka_bootstrap, directory, f"acme-{unique}")
+    other = await create_tenant(kafka_bootstrap, directory, f"globex-{unique}")
+    operator = await create_operator_key(kafka_bootstrap, directory)
+    app = create_app(ingest_settings(kafka_bootstrap, unique, max_batch_events=1000, publish_timeout_seconds=5))
+    with serve(app, free_port()) as url:
+        yield IngestServer(url, kafka_bootstrap, events, dlq, directory, tenant, other, operator, app)

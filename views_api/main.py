@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import uvicorn
 from fastapi import FastAPI
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from storage import Warehouse, WarehouseSettings, open_warehouse
+from tenancy.directory import Directory
+from tenancy.kafka_log import DirectoryFollower
+from views_api import auth
 from views_api.routes import dashboard
 from views_api.settings import ViewsSettings
 
@@ -19,9 +25,28 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def create_app(warehouse: Warehouse, database: str, clock: Callable[[], datetime] = _utc_now) -> FastAPI:
-    """The dashboard API over `warehouse`; `clock` gives "now" (tests pin it)."""
+def create_app(
+    warehouse: Warehouse,
+    database: str,
+    directory: Directory,
+    clock: Callable[[], datetime] = _utc_now,
+    follower: DirectoryFollower | None = None,
+) -> FastAPI:
+    """The dashboard API over `warehouse`, keys checked against `directory`, which `follower` keeps
+    current (started and stopped with the app) or the caller does; `clock` gives "now" (tests pin it)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if follower is not None:
+            await follower.start()
+        try:
+            yield
+        finally:
+            if follower is not None:
+                await follower.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="tallystream views",
         version="0.1.0",
         description="Dashboard queries over tallystream's priced events and rollups.",
@@ -29,7 +54,14 @@ def create_app(warehouse: Warehouse, database: str, clock: Callable[[], datetime
     app.state.warehouse = warehouse
     app.state.database = database
     app.state.clock = clock
+    app.state.directory = directory
+    auth.install(app)
     app.include_router(dashboard.router)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        """This process's metrics (with the embedded engine: the worker's too)."""
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -48,4 +80,7 @@ def main() -> None:
         )
     settings = ViewsSettings()
     warehouse = asyncio.run(open_warehouse(warehouse_settings))
-    uvicorn.run(create_app(warehouse, warehouse_settings.database), host=settings.host, port=settings.port)
+    directory = Directory()
+    follower = DirectoryFollower(settings.kafka_bootstrap, settings.directory_topic, directory)
+    app = create_app(warehouse, warehouse_settings.database, directory, follower=follower)
+    uvicorn.run(app, host=settings.host, port=settings.port)

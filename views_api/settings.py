@@ -5,13 +5,19 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas import topics
+
 
 class ViewsSettings(BaseSettings):
     """Where the views API listens."""
 
-    model_config = SettingsConfigDict(env_prefix="TALLY_VIEWS_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="TALLY_VIEWS_", extra="ignore", populate_by_name=True)
 
     host: str = "127.0.0.1"
     """Interface to bind."""
     port: int = Field(default=8000, ge=0, le=65535)
     """Port to bind."""
+    kafka_bootstrap: str = Field(default="127.0.0.1:9092", validation_alias="TALLY_KAFKA_BOOTSTRAP")
+    """Kafka, for the tenant directory (API keys)."""
+    directory_topic: str = Field(default=topics.TENANTS, validation_alias="TALLY_DIRECTORY_TOPIC")
+    """Topic of the tenant directory."""

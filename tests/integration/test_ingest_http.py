@@ -1,95 +1,145 @@
-"""POST /v1/events against the real broker: every 2xx means the events are in Kafka."""
+"""POST /v1/events over real HTTP against the real broker: every status code the contract names."""
 
 from __future__ import annotations
 
 import gzip
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
 
-from deploy.topics import ensure_topics
-from ingest.app import create_app
-from ingest.publisher import KafkaPublisher
-from ingest.settings import IngestSettings
 from tests.factories import llm_call, message
+from tests.live import IngestServer, read_records
 
 pytestmark = pytest.mark.integration
-TS = datetime(2026, 11, 21, 10, 30, tzinfo=UTC)
+NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
 
 
-@pytest.fixture
-async def ingest(kafka_bootstrap: str, unique: str) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
-    topic = f"{unique}.raw"
-    await ensure_topics(kafka_bootstrap, [topic], partitions=6)
-    settings = IngestSettings(kafka_bootstrap=kafka_bootstrap, events_topic=topic, max_batch_events=10)
-    publisher = KafkaPublisher(kafka_bootstrap, topic, timeout=10)
-    await publisher.start()
-    app = create_app(settings, publisher)
-    try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingest") as client:
-            yield client, topic
-    finally:
-        await publisher.stop()
+def _auth(key: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {key}"}
 
 
-async def _records(bootstrap: str, topic: str, want: int) -> list[tuple[bytes, dict]]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
-    await consumer.start()
-    out: list[tuple[bytes, dict]] = []
-    try:
-        for _ in range(20):
-            for msgs in (await consumer.getmany(timeout_ms=500)).values():
-                out += [(m.key, orjson.loads(m.value)) for m in msgs]
-            if len(out) >= want:
-                break
-    finally:
-        await consumer.stop()
-    return out
-
-
-async def test_accepted_events_are_in_kafka_keyed_by_tenant(kafka_bootstrap: str, ingest) -> None:
-    client, topic = ingest
-    events = [llm_call("acme", TS), message("acme", TS), llm_call("globex", TS)]
-    response = await client.post("/v1/events", json=events)
+async def test_accepted_events_are_in_kafka_keyed_by_tenant(ingest_server: IngestServer) -> None:
+    t = ingest_server.tenant
+    events = [llm_call(t.tenant_id, NOW), message(t.tenant_id, NOW), llm_call(t.tenant_id, NOW)]
+    del events[2]["tenant_id"]  # filled in from the key
+    async with httpx.AsyncClient(base_url=ingest_server.url) as client:
+        response = await client.post("/v1/events", json=events, headers=_auth(t.ingest))
     assert response.status_code == 200
     assert response.json() == {"accepted": 3, "rejected": 0, "errors": []}
-    records = await _records(kafka_bootstrap, topic, 3)
-    assert sorted((k, v["event_id"]) for k, v in records) == sorted(
-        (e["tenant_id"].encode(), e["event_id"]) for e in events
+    records = await read_records(ingest_server.bootstrap, ingest_server.events_topic, 3)
+    assert sorted((k, v["event_id"], v["tenant_id"]) for k, v in records) == sorted(
+        (t.tenant_id.encode(), e["event_id"], t.tenant_id) for e in events
     )
 
 
-async def test_partly_invalid_batch_is_a_207_naming_each_bad_event(kafka_bootstrap: str, ingest) -> None:
-    client, topic = ingest
-    good, bad = llm_call("acme", TS), llm_call("acme", TS, latency_ms=-1)
+async def test_partly_invalid_batch_is_a_207_naming_each_bad_event(ingest_server: IngestServer) -> None:
+    t = ingest_server.tenant
+    good, bad = llm_call(t.tenant_id, NOW), llm_call(t.tenant_id, NOW, latency_ms=-1)
     body = b"\n".join(orjson.dumps(e) for e in (good, bad))
-    response = await client.post(
-        "/v1/events",
-        content=gzip.compress(body),
-        headers={"content-type": "application/x-ndjson", "content-encoding": "gzip"},
-    )
+    async with httpx.AsyncClient(base_url=ingest_server.url) as client:
+        response = await client.post(
+            "/v1/events",
+            content=gzip.compress(body),
+            headers={"content-type": "application/x-ndjson", "content-encoding": "gzip", **_auth(t.ingest)},
+        )
     assert response.status_code == 207
     result = response.json()
     assert (result["accepted"], result["rejected"]) == (1, 1)
     assert result["errors"][0]["index"] == 1 and result["errors"][0]["event_id"] == bad["event_id"]
     assert result["errors"][0]["error"].startswith("llm_call.latency_ms: Input should be greater than or equal to 0")
-    records = await _records(kafka_bootstrap, topic, 1)
+    records = await read_records(ingest_server.bootstrap, ingest_server.events_topic, 1)
     assert [v["event_id"] for _, v in records] == [good["event_id"]]
 
 
-@pytest.mark.parametrize(
-    ("body", "status", "message_part"),
-    [
-        (b'[{"event_id": ', 400, "malformed JSON"),
-        (orjson.dumps([llm_call("acme", TS)] * 11), 413, "at most 10 per request"),
-    ],
-)
-async def test_unreadable_or_oversized_bodies_are_refused(ingest, body: bytes, status: int, message_part: str) -> None:
-    client, _ = ingest
-    response = await client.post("/v1/events", content=body, headers={"content-type": "application/json"})
-    assert response.status_code == status
-    assert message_part in response.json()["error"]
+async def test_refusals_name_what_is_wrong_and_publish_nothing(ingest_server: IngestServer) -> None:
+    t, other = ingest_server.tenant, ingest_server.other
+    cases = [
+        # (body, headers, status, part of the error)
+        (b'[{"event_id": ', _auth(t.ingest), 400, "malformed JSON"),
+        (orjson.dumps([llm_call(t.tenant_id, NOW)] * 1001), _auth(t.ingest), 413, "at most 1000 per request"),
+        (orjson.dumps([llm_call(t.tenant_id, NOW)]), {}, 401, "missing API key"),
+        (orjson.dumps([llm_call(t.tenant_id, NOW)]), _auth("tsk_nonsense"), 401, "malformed API key"),
+        (orjson.dumps([llm_call(t.tenant_id, NOW)]), _auth(other.ingest[:-1] + "A"), 401, "unknown API key"),
+        (orjson.dumps([llm_call(t.tenant_id, NOW)]), _auth(t.read), 403, "scope does not allow"),
+        (
+            orjson.dumps([llm_call(t.tenant_id, NOW), llm_call(other.tenant_id, NOW)]),
+            _auth(t.ingest),
+            403,
+            f"has tenant_id '{other.tenant_id}', but this key belongs to tenant '{t.tenant_id}'",
+        ),
+        (b"[]", {"content-encoding": "br", **_auth(t.ingest)}, 415, "unsupported Content-Encoding 'br'"),
+    ]
+    async with httpx.AsyncClient(base_url=ingest_server.url) as client:
+        for body, headers, status, part in cases:
+            response = await client.post(
+                "/v1/events", content=body, headers={"content-type": "application/json", **headers}
+            )
+            assert response.status_code == status, (status, response.text)
+            assert part in response.json()["error"], response.text
+            if status == 401:
+                assert response.headers["www-authenticate"] == "Bearer"
+    assert await read_records(ingest_server.bootstrap, ingest_server.events_topic, 1, max_wait_s=1.5) == []
+
+
+async def test_revoked_key_is_refused_within_a_second(ingest_server: IngestServer) -> None:
+    t = ingest_server.tenant
+    async with httpx.AsyncClient(base_url=ingest_server.url) as client:
+        created = await client.post(
+            "/v1/admin/keys", json={"tenant_id": t.tenant_id, "scope": "ingest", "label": "ci"}, headers=_auth(t.admin)
+        )
+        assert created.status_code == 201
+        key, key_id = created.json()["key"], created.json()["key_id"]
+        assert key.startswith(f"tsk_{key_id}_")
+        ok = await client.post("/v1/events", json=[message(t.tenant_id, NOW)], headers=_auth(key))
+        assert ok.status_code == 200
+        listed = await client.get("/v1/admin/keys", params={"tenant_id": t.tenant_id}, headers=_auth(t.admin))
+        assert key_id in [k["key_id"] for k in listed.json()]
+        assert all("secret" not in str(k) and key not in str(k) for k in listed.json())
+        revoked = await client.delete(f"/v1/admin/keys/{key_id}", headers=_auth(t.admin))
+        assert revoked.status_code == 200 and revoked.json()["revoked_at"] is not None
+        refused = await client.post("/v1/events", json=[message(t.tenant_id, NOW)], headers=_auth(key))
+        assert refused.status_code == 401 and refused.json()["error"] == "revoked API key"
+        # a tenant admin cannot touch another tenant, nor create tenants
+        other = ingest_server.other
+        assert (await client.delete(f"/v1/admin/keys/{key_id}", headers=_auth(other.admin))).status_code == 404
+        put = await client.put("/v1/admin/tenants/x1", json={"name": "x"}, headers=_auth(t.admin))
+        assert put.status_code == 403
+
+
+async def test_rate_limit_answers_429_with_retry_after(ingest_server: IngestServer) -> None:
+    async with httpx.AsyncClient(base_url=ingest_server.url) as client:
+        operator = _auth(ingest_server.operator_key)
+        tenant = (
+            await client.put(
+                "/v1/admin/tenants/slow-tenant", json={"name": "Slow", "rate_limit_per_second": 1}, headers=operator
+            )
+        ).json()
+        assert tenant["rate_limit_per_second"] == 1
+        key = (
+            await client.post("/v1/admin/keys", json={"tenant_id": "slow-tenant", "scope": "ingest"}, headers=operator)
+        ).json()["key"]
+        batch = [message("slow-tenant", NOW) for _ in range(1000)]  # the bucket holds one maximal batch
+        first = await client.post("/v1/events", json=batch, headers=_auth(key))
+        second = await client.post("/v1/events", json=batch[:10], headers=_auth(key))
+    assert first.status_code == 200
+    assert second.status_code == 429
+    assert int(second.headers["retry-after"]) >= 1
+    assert "over its rate limit of 1 events/s" in second.json()["error"]
+
+
+async def test_metrics_count_accepted_and_rejected_by_reason(ingest_server: IngestServer) -> None:
+    t = ingest_server.tenant
+    async with httpx.AsyncClient(base_url=ingest_server.url) as client:
+        await client.post("/v1/events", json=[message(t.tenant_id, NOW)] * 2, headers=_auth(t.ingest))
+        await client.post(
+            "/v1/events",
+            json=[message(t.tenant_id, NOW), message(t.tenant_id, NOW, role="robot")],
+            headers=_auth(t.ingest),
+        )
+        text = (await client.get("/metrics")).text
+    assert 'tally_ingest_events_accepted_total{source="events"} 3.0' in text
+    assert 'tally_ingest_events_rejected_total{reason="invalid"} 1.0' in text
+    assert 'tally_ingest_requests_total{route="/v1/events",status="207"} 1.0' in text
+    assert 'tally_ingest_request_seconds_count{route="/v1/events"} 2.0' in text

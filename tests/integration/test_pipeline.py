@@ -19,9 +19,9 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from deploy.topics import ensure_topics
 from tests.conftest import free_port
 from tests.factories import llm_call, message
+from tests.live import IngestServer, create_tenant, start_ingest_topics
 from tests.rates import RATES, expected_cost
 
 pytestmark = pytest.mark.integration
@@ -29,15 +29,15 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 async def combined(kafka_bootstrap: str, unique: str, tmp_path: Path) -> AsyncIterator[dict[str, str]]:
-    """`tallystream-combined` on a fresh topic, consumer group and database."""
-    topic, dlq = f"{unique}.raw", f"{unique}.dlq"
-    await ensure_topics(kafka_bootstrap, [topic, dlq], partitions=6)
+    """`tallystream-combined` on fresh topics (the same names `ingest_server` uses), group and database."""
+    topic, dlq, directory = await start_ingest_topics(kafka_bootstrap, unique)
     port = free_port()
     env = {
         **os.environ,
         "TALLY_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "TALLY_EVENTS_TOPIC": topic,
         "TALLY_DLQ_TOPIC": dlq,
+        "TALLY_DIRECTORY_TOPIC": directory,
         "TALLY_WORKER_GROUP": f"{unique}-worker",
         "TALLY_DATABASE": unique,
         "TALLY_CHDB_PATH": str(tmp_path / "chdb"),
@@ -59,7 +59,7 @@ async def combined(kafka_bootstrap: str, unique: str, tmp_path: Path) -> AsyncIt
                         break
                 except httpx.HTTPError:
                     await asyncio.sleep(0.2)
-        yield {"url": url, "topic": topic, "dlq": dlq}
+        yield {"url": url, "topic": topic, "dlq": dlq, "directory": directory}
     finally:
         proc.terminate()
         try:
@@ -67,6 +67,10 @@ async def combined(kafka_bootstrap: str, unique: str, tmp_path: Path) -> AsyncIt
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def _auth(key: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {key}"}
 
 
 async def _wait_for(client: httpx.AsyncClient, path: str, key: str, want: int, timeout: float = 60) -> dict:
@@ -85,6 +89,8 @@ async def test_events_are_priced_stored_and_served_exactly(kafka_bootstrap: str,
         now = datetime.now(UTC)
     rng = random.Random(7)
     tenant = "acme"
+    acme = await create_tenant(kafka_bootstrap, combined["directory"], "acme")
+    globex = await create_tenant(kafka_bootstrap, combined["directory"], "globex")
     models = sorted(RATES)
     calls, messages = [], []
     for i in range(240):
@@ -128,10 +134,15 @@ async def test_events_are_priced_stored_and_served_exactly(kafka_bootstrap: str,
         await producer.stop()
 
     total_calls = len(calls) + len(unknown)
-    async with httpx.AsyncClient(base_url=combined["url"]) as client:
+    async with httpx.AsyncClient(base_url=combined["url"], headers=_auth(acme.read)) as client:
         costs = await _wait_for(client, f"/api/dashboard/{tenant}/costs?days=1", "total_requests", total_calls)
         overview = (await client.get(f"/api/dashboard/{tenant}/overview")).json()
-        other = (await client.get("/api/dashboard/globex/overview")).json()
+        other = (await client.get("/api/dashboard/globex/overview", headers=_auth(globex.read))).json()
+        # tenant isolation: acme's read key cannot read globex; no key, no data
+        assert (await client.get("/api/dashboard/globex/overview")).status_code == 403
+        assert (await client.get("/api/dashboard/acme/overview", headers={"authorization": ""})).status_code == 401
+        assert (await client.get("/api/dashboard/acme/overview", headers=_auth(acme.ingest))).status_code == 403
+        metrics = (await client.get("/metrics")).text
 
     want_cost = sum(
         expected_cost(c["provider"], c["model"], c["input_tokens"], c["output_tokens"], c["cached_input_tokens"])
@@ -178,3 +189,76 @@ async def test_events_are_priced_stored_and_served_exactly(kafka_bootstrap: str,
     dead = [m for msgs in batch.values() for m in msgs]
     assert [m.value for m in dead] == [bad]
     assert dict(dead[0].headers)["tally-error"].decode().startswith("invalid event: llm_call.input_tokens")
+    assert 'tally_worker_dead_letters_total{reason="invalid_event"} 1.0' in metrics
+    assert 'tally_worker_duplicates_dropped_total{where="batch"}' in metrics
+
+
+async def test_http_to_dashboard_counts_each_event_once_and_prices_audio(
+    ingest_server: IngestServer, combined: dict
+) -> None:
+    """Events sent through ingest twice (a retry in the same batch, and again once stored) are counted
+    once; Whisper is priced per second by genai-prices, a tenant's own model by its override."""
+    t = ingest_server.tenant
+    async with httpx.AsyncClient(base_url=ingest_server.url, headers=_auth(ingest_server.operator_key)) as admin:
+        override = {"in-house/whisper-ft": {"per_audio_minute": "0.01", "input_per_mtok": "1"}}
+        put = await admin.put(f"/v1/admin/tenants/{t.tenant_id}", json={"name": "Acme", "price_overrides": override})
+        assert put.status_code == 200, put.text
+    now = datetime.now(UTC) - timedelta(seconds=30)
+    calls = [
+        llm_call(t.tenant_id, now, session_id=f"s-{i % 4}", input_tokens=1000 + i, output_tokens=100) for i in range(40)
+    ]
+    whisper = llm_call(
+        t.tenant_id,
+        now,
+        provider="openai",
+        model="whisper-1",
+        operation="transcription",
+        input_tokens=0,
+        output_tokens=0,
+        audio_seconds=30,
+    )
+    own = llm_call(
+        t.tenant_id,
+        now,
+        provider="in-house",
+        model="whisper-ft",
+        operation="transcription",
+        input_tokens=500,
+        output_tokens=0,
+        audio_seconds=90,
+    )
+    msgs = [message(t.tenant_id, now, session_id=f"s-{i % 4}") for i in range(10)]
+    first = [*calls, whisper, own, *msgs, *calls[:5]]  # the tail: a client retry inside one request
+    async with httpx.AsyncClient(base_url=ingest_server.url, headers=_auth(t.ingest)) as client:
+        assert (await client.post("/v1/events", json=first)).status_code == 200
+        async with httpx.AsyncClient(base_url=combined["url"], headers=_auth(t.read)) as views:
+            path = f"/api/dashboard/{t.tenant_id}/costs?days=1"
+            costs = await _wait_for(views, path, "total_requests", 42)
+            assert costs["total_requests"] == 42
+            # everything again, as a client would after losing the first response
+            assert (await client.post("/v1/events", json=first)).status_code == 200
+            await asyncio.sleep(3)  # > a few worker batches (0.2 s)
+            costs = (await views.get(path)).json()
+            overview = (await views.get(f"/api/dashboard/{t.tenant_id}/overview")).json()
+            metrics = (await views.get("/metrics")).text
+    want = sum(expected_cost("openai", "gpt-4o-mini", c["input_tokens"], c["output_tokens"], 0) for c in calls)
+    want += Decimal("0.003")  # 30 s of whisper-1 at $0.36/hour
+    want += Decimal("0.015") + Decimal("0.0005")  # 90 s at $0.01/min + 500 tokens at $1/MTok
+    assert costs["total_requests"] == 42
+    assert Decimal(costs["total_cost_usd"]) == want
+    assert overview["messages_today"] == 10
+    assert overview["llm_calls_today"] == 42
+    by_model = {m["model"]: m for m in costs["by_model"]}
+    assert Decimal(by_model["whisper-1"]["cost_usd"]) == Decimal("0.003")
+    assert Decimal(by_model["whisper-ft"]["cost_usd"]) == Decimal("0.0155")
+    # 5 repeats in the first request + all 57 again; which layer caught each depends on batch boundaries
+    dropped = {
+        w: _metric(metrics, f'tally_worker_duplicates_dropped_total{{where="{w}"}}') for w in ("batch", "stored")
+    }
+    assert dropped["batch"] + dropped["stored"] == 62
+    assert dropped["stored"] >= 52
+
+
+def _metric(text: str, name: str) -> float:
+    (line,) = [line for line in text.splitlines() if line.startswith(name + " ")]
+    return float(line.split()[-1])

@@ -6,14 +6,15 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from schemas.types import TenantId
 from views_api import queries
+from views_api.auth import tenant_reader
 from views_api.deps import DatabaseDep, NowDep, WarehouseDep
 from views_api.models import Costs, ModelCost, Overview
 
-router = APIRouter(prefix="/api/dashboard/{tenant_id}", tags=["dashboard"])
+router = APIRouter(prefix="/api/dashboard/{tenant_id}", tags=["dashboard"], dependencies=[Depends(tenant_reader)])
 
 TenantPath = Annotated[TenantId, Path(description="The tenant's id.")]
 

@@ -1,0 +1,128 @@
+"""`tallystream-admin`: tenants and API keys, written straight to the directory topic.
+
+For operators with access to Kafka (bootstrap: the first operator key, scripts, recovery). Everyone
+else uses the admin API of the ingest service (`/v1/admin/...`) with an admin key.
+
+    tallystream-admin tenant put acme --name "Acme Store" [--rate 5000] [--disable]
+    tallystream-admin key create --tenant acme --scope ingest [--label web]
+    tallystream-admin key create --scope admin            # operator key (all tenants)
+    tallystream-admin key revoke 0123456789abcdef
+    tallystream-admin list
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from deploy.topics import DIRECTORY_TOPIC_CONFIGS, ensure_topics
+from schemas import topics
+from schemas.tenancy import Scope, TenantRecord
+from tenancy.directory import Directory
+from tenancy.kafka_log import DirectoryFollower, DirectoryWriter
+
+
+@dataclass(frozen=True)
+class DemoKeys:
+    tenant_id: str
+    ingest: str
+    read: str
+    admin: str
+    operator: str
+
+
+@asynccontextmanager
+async def directory_session(bootstrap: str, topic: str) -> AsyncIterator[tuple[Directory, DirectoryWriter]]:
+    """The current directory (loaded) and a writer to it; creates the topic if it is missing."""
+    await ensure_topics(bootstrap, [topic], 1, configs=DIRECTORY_TOPIC_CONFIGS)
+    follower = DirectoryFollower(bootstrap, topic)
+    writer = DirectoryWriter(bootstrap, topic)
+    await follower.start()
+    await writer.start()
+    try:
+        yield follower.directory, writer
+    finally:
+        await writer.stop()
+        await follower.stop()
+
+
+async def provision_demo(bootstrap: str, topic: str, tenant_id: str = "demo") -> DemoKeys:
+    """The demo tenant with fresh ingest/read/admin keys and an operator key; earlier demo keys are revoked."""
+    async with directory_session(bootstrap, topic) as (directory, writer):
+        for key in list(directory.keys.values()):
+            if key.label == "make-run" and key.revoked_at is None:
+                await writer.revoke_key(key)
+        if directory.tenant(tenant_id) is None:
+            await writer.put_tenant(TenantRecord(tenant_id=tenant_id, name="Demo Store", created_at=datetime.now(UTC)))
+        made = {}
+        for scope in ("ingest", "read", "admin"):
+            made[scope] = (await writer.create_key(tenant_id, scope, "make-run"))[0]
+        operator = (await writer.create_key(None, "admin", "make-run"))[0]
+    return DemoKeys(tenant_id, made["ingest"], made["read"], made["admin"], operator)
+
+
+async def _main(args: argparse.Namespace) -> int:
+    async with directory_session(args.bootstrap, args.topic) as (directory, writer):
+        if args.what == "tenant":
+            existing = directory.tenant(args.tenant_id)
+            record = TenantRecord(
+                tenant_id=args.tenant_id,
+                name=args.name or (existing.name if existing else args.tenant_id),
+                created_at=existing.created_at if existing else datetime.now(UTC),
+                disabled=args.disable,
+                rate_limit_per_second=args.rate,
+                price_overrides=existing.price_overrides if existing else {},
+            )
+            await writer.put_tenant(record)
+            print(f"tenant {record.tenant_id} saved")
+        elif args.what == "key" and args.action == "create":
+            if args.tenant is not None and directory.tenant(args.tenant) is None:
+                print(f"no tenant {args.tenant!r}; create it first", file=sys.stderr)
+                return 2
+            if args.tenant is None and args.scope != "admin":
+                print("a key without --tenant is an operator key: --scope admin", file=sys.stderr)
+                return 2
+            scope: Scope = args.scope
+            plaintext, created = await writer.create_key(args.tenant, scope, args.label)
+            print(f"key {created.key_id} ({created.scope}, tenant {created.tenant_id or '*'}); shown once:")
+            print(plaintext)
+        elif args.what == "key" and args.action == "revoke":
+            found = directory.keys.get(args.key_id)
+            if found is None:
+                print(f"no key {args.key_id!r}", file=sys.stderr)
+                return 2
+            await writer.revoke_key(found)
+            print(f"key {args.key_id} revoked")
+        else:
+            for tenant in sorted(directory.tenants.values(), key=lambda t: t.tenant_id):
+                print(f"tenant {tenant.tenant_id:24} {tenant.name!r} disabled={tenant.disabled}")
+            for key in sorted(directory.keys.values(), key=lambda k: k.created_at):
+                state = "revoked" if key.revoked_at else "live"
+                print(f"key    {key.key_id} {key.scope:6} tenant={key.tenant_id or '*'} {state} {key.label}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bootstrap", default=os.environ.get("TALLY_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
+    parser.add_argument("--topic", default=os.environ.get("TALLY_DIRECTORY_TOPIC", topics.TENANTS))
+    sub = parser.add_subparsers(dest="what", required=True)
+    tenant = sub.add_parser("tenant").add_subparsers(dest="action", required=True).add_parser("put")
+    tenant.add_argument("tenant_id")
+    tenant.add_argument("--name")
+    tenant.add_argument("--rate", type=float, help="events/s accepted (default: the service's)")
+    tenant.add_argument("--disable", action="store_true")
+    key = sub.add_parser("key").add_subparsers(dest="action", required=True)
+    create = key.add_parser("create")
+    create.add_argument("--tenant")
+    create.add_argument("--scope", choices=["ingest", "read", "admin"], required=True)
+    create.add_argument("--label", default="")
+    key.add_parser("revoke").add_argument("key_id")
+    sub.add_parser("list")
+    raise SystemExit(asyncio.run(_main(parser.parse_args(argv))))

@@ -1,0 +1,98 @@
+"""What every ingest route does with decoded events: authorise, rate-limit, publish, report.
+
+Shared by `POST /v1/events` and the OTLP route so both give the same guarantees: a 2xx only after
+Kafka acknowledged every accepted event (acks=all), 403 when an event belongs to another tenant,
+429 over the tenant's rate, 503 with Retry-After when Kafka does not acknowledge.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from ingest.errors import ApiError
+from ingest.metrics import IngestMetrics
+from ingest.parsing import validate_events
+from ingest.publisher import PublishError
+from ingest.ratelimit import RateLimiter
+from ingest.settings import IngestSettings
+from schemas.events import event_to_json
+from tenancy.directory import Directory, Principal
+
+
+class EventResult(BaseModel):
+    """Why one event of the batch was rejected."""
+
+    index: int
+    """Position of the event in the request (0-based)."""
+    event_id: str | None
+    """Its event_id, when it had one."""
+    error: str
+    """The field and the reason."""
+
+
+class IngestResponse(BaseModel):
+    accepted: int
+    """Events acknowledged by the event log."""
+    rejected: int
+    """Events refused; each is listed in `errors`."""
+    errors: list[EventResult]
+
+
+async def accept(request: Request, principal: Principal, docs: list[Any], source: str) -> Response:
+    """Validate `docs` as events of the principal's tenant and publish the valid ones."""
+    state = request.app.state
+    settings: IngestSettings = state.settings
+    metrics: IngestMetrics = state.metrics
+    tenant_id = principal.tenant_id
+    if tenant_id is None:  # operator keys have the admin scope only; ingest keys always have a tenant
+        raise ApiError(403, "operator keys cannot send events", reason="forbidden")
+    if len(docs) > settings.max_batch_events:
+        metrics.rejected.labels("too_large").inc(len(docs))
+        raise ApiError(413, f"batch has {len(docs)} events; at most {settings.max_batch_events} per request")
+    accepted, rejected = validate_events(docs, default_tenant=tenant_id)
+    foreign = next((i for i, ev in enumerate(accepted) if ev.tenant_id != tenant_id), None)
+    if foreign is not None:
+        metrics.rejected.labels("forbidden").inc(len(docs))
+        raise ApiError(
+            403,
+            f"event {accepted[foreign].event_id} has tenant_id {accepted[foreign].tenant_id!r}, "
+            f"but this key belongs to tenant {tenant_id!r}; nothing in this request was accepted",
+            reason="forbidden",
+        )
+    if accepted:
+        directory: Directory = state.directory
+        tenant = directory.tenant(tenant_id)
+        rate = (tenant.rate_limit_per_second if tenant else None) or settings.rate_limit_per_second
+        limiter: RateLimiter = state.limiter
+        wait = limiter.take(tenant_id, len(accepted), rate, time.monotonic())
+        if wait is not None:
+            metrics.rejected.labels("rate_limited").inc(len(docs))
+            raise ApiError(
+                429,
+                f"tenant {tenant_id!r} is over its rate limit of {rate:g} events/s; retry later",
+                {"Retry-After": str(max(1, math.ceil(wait)))},
+                reason="rate_limited",
+            )
+        records = [(ev.tenant_id.encode(), event_to_json(ev)) for ev in accepted]
+        try:
+            await state.publisher.publish(records)
+        except PublishError as exc:
+            metrics.rejected.labels("unavailable").inc(len(docs))
+            raise ApiError(
+                503, "event log unavailable; nothing was accepted, retry later", {"Retry-After": "1"}
+            ) from exc
+        metrics.accepted.labels(source).inc(len(accepted))
+    if rejected:
+        metrics.rejected.labels("invalid").inc(len(rejected))
+    result = IngestResponse(
+        accepted=len(accepted),
+        rejected=len(rejected),
+        errors=[EventResult(index=r.index, event_id=r.event_id, error=r.error) for r in rejected],
+    )
+    return Response(result.model_dump_json(), status_code=207 if rejected else 200, media_type="application/json")

@@ -1,0 +1,126 @@
+"""Tenants and keys: `/v1/admin/...` (admin scope).
+
+Operator keys (admin scope, no tenant) manage every tenant; a tenant's admin key manages that
+tenant's keys only. Secrets are returned once, at creation, and stored only hashed.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, status
+from pydantic import BaseModel, Field
+
+from ingest.auth import require
+from ingest.errors import ApiError
+from schemas.tenancy import ApiKeyRecord, PriceOverride, Scope, TenantRecord, key_record_key, tenant_record_key
+from schemas.types import ShortText, TenantId
+from tenancy.directory import Directory, Principal
+from tenancy.kafka_log import DirectoryWriter
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"])
+Admin = Annotated[Principal, Depends(require("admin"))]
+
+
+class TenantIn(BaseModel):
+    name: ShortText
+    disabled: bool = False
+    rate_limit_per_second: Annotated[float, Field(gt=0)] | None = None
+    price_overrides: dict[str, PriceOverride] = Field(default_factory=dict)
+
+
+class KeyIn(BaseModel):
+    tenant_id: TenantId | None
+    """The tenant the key acts for (None: an operator admin key, operators only)."""
+    scope: Scope
+    label: ShortText = ""
+
+
+class KeyOut(BaseModel):
+    key_id: str
+    tenant_id: str | None
+    scope: Scope
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, record: ApiKeyRecord) -> KeyOut:
+        return cls(**record.model_dump(exclude={"kind", "secret_sha256"}))
+
+
+class CreatedKey(KeyOut):
+    key: str
+    """The key itself. It is shown this once: store it now."""
+
+
+def _operator(principal: Principal) -> None:
+    if principal.tenant_id is not None:
+        raise ApiError(403, "only operator admin keys manage tenants", reason="forbidden")
+
+
+def _state(request: Request) -> tuple[Directory, DirectoryWriter]:
+    return request.app.state.directory, request.app.state.directory_writer
+
+
+@router.put("/tenants/{tenant_id}", response_model=TenantRecord)
+async def put_tenant(tenant_id: TenantId, body: TenantIn, principal: Admin, request: Request) -> TenantRecord:
+    """Create or update a tenant."""
+    _operator(principal)
+    directory, writer = _state(request)
+    existing = directory.tenant(tenant_id)
+    created_at = existing.created_at if existing else datetime.now(UTC)
+    record = TenantRecord(tenant_id=tenant_id, created_at=created_at, **body.model_dump())
+    await writer.put_tenant(record)
+    directory.apply(tenant_record_key(tenant_id), record.model_dump_json().encode())
+    return record
+
+
+@router.get("/tenants", response_model=list[TenantRecord])
+async def list_tenants(principal: Admin, request: Request) -> list[TenantRecord]:
+    _operator(principal)
+    return sorted(_state(request)[0].tenants.values(), key=lambda t: t.tenant_id)
+
+
+@router.post("/keys", response_model=CreatedKey, status_code=status.HTTP_201_CREATED)
+async def create_key(body: KeyIn, principal: Admin, request: Request) -> CreatedKey:
+    """Create a key; the response carries the key once."""
+    directory, writer = _state(request)
+    if body.tenant_id is None:
+        _operator(principal)
+        if body.scope != "admin":
+            raise ApiError(422, "a key without tenant_id can only have the admin scope")
+    else:
+        if not principal.may_act_for(body.tenant_id):
+            raise ApiError(403, "this key cannot manage another tenant's keys", reason="forbidden")
+        if directory.tenant(body.tenant_id) is None:
+            raise ApiError(404, f"no tenant {body.tenant_id!r}; create it first")
+    plaintext, record = await writer.create_key(body.tenant_id, body.scope, body.label)
+    directory.apply(key_record_key(record.key_id), record.model_dump_json().encode())
+    return CreatedKey(key=plaintext, **KeyOut.of(record).model_dump())
+
+
+@router.get("/keys", response_model=list[KeyOut])
+async def list_keys(principal: Admin, request: Request, tenant_id: TenantId | None = None) -> list[KeyOut]:
+    """Keys (never their secrets) of one tenant, or of all tenants for operators."""
+    if tenant_id is None:
+        _operator(principal)
+    elif not principal.may_act_for(tenant_id):
+        raise ApiError(403, "this key cannot list another tenant's keys", reason="forbidden")
+    keys = _state(request)[0].keys.values()
+    return [KeyOut.of(k) for k in sorted(keys, key=lambda k: k.created_at) if tenant_id in (None, k.tenant_id)]
+
+
+@router.delete("/keys/{key_id}", response_model=KeyOut)
+async def revoke_key(key_id: str, principal: Admin, request: Request) -> KeyOut:
+    """Revoke a key: every service refuses it within a second."""
+    directory, writer = _state(request)
+    record = directory.keys.get(key_id)
+    if record is None or (record.tenant_id is None and principal.tenant_id is not None):
+        raise ApiError(404, f"no key {key_id!r}")
+    if record.tenant_id is not None and not principal.may_act_for(record.tenant_id):
+        raise ApiError(404, f"no key {key_id!r}")
+    revoked = record if record.revoked_at else await writer.revoke_key(record)
+    directory.apply(key_record_key(key_id), revoked.model_dump_json().encode())
+    return KeyOut.of(revoked)

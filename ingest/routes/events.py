@@ -1,0 +1,49 @@
+"""`POST /v1/events`: JSON array (or one object) or NDJSON, gzip allowed."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from ingest.accept import IngestResponse, accept
+from ingest.auth import require
+from ingest.errors import ApiError
+from ingest.parsing import BodyError, decode_documents, decompress
+from tenancy.directory import Principal
+
+router = APIRouter()
+
+_ERROR = {"content": {"application/json": {"schema": {"type": "object", "properties": {"error": {"type": "string"}}}}}}
+
+
+@router.post(
+    "/v1/events",
+    response_model=IngestResponse,
+    responses={
+        207: {"model": IngestResponse, "description": "Some events were rejected; each is listed."},
+        400: {**_ERROR, "description": "Malformed body (the position is named)."},
+        401: {**_ERROR, "description": "No valid API key."},
+        403: {**_ERROR, "description": "Wrong scope, or an event of another tenant."},
+        413: {**_ERROR, "description": "Body or batch over the limit."},
+        415: {**_ERROR, "description": "Unsupported content encoding."},
+        429: {**_ERROR, "description": "Over the tenant's rate limit; see Retry-After."},
+        503: {**_ERROR, "description": "Event log unavailable; nothing accepted; see Retry-After."},
+    },
+)
+async def ingest_events(request: Request, principal: Annotated[Principal, Depends(require("ingest"))]) -> Response:
+    """Accept events; a 2xx means every accepted event is durable in the event log.
+
+    Events without `tenant_id` get the key's tenant. The same (tenant_id, event_id) sent again is
+    counted once downstream, so retrying after a timeout or a 503 is always safe.
+    """
+    settings = request.app.state.settings
+    body = await request.body()
+    try:
+        raw = decompress(body, request.headers.get("content-encoding"), settings.max_body_bytes)
+        ndjson = "ndjson" in request.headers.get("content-type", "")
+        docs = decode_documents(raw, ndjson)
+    except BodyError as exc:
+        raise ApiError(exc.status, str(exc)) from exc
+    return await accept(request, principal, docs, source="events")

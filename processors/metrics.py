@@ -1,0 +1,26 @@
+"""Prometheus metrics of the worker (process-wide registry; served at /metrics by the process)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+EVENTS_STORED = Counter("tally_worker_events_stored", "Events priced and stored in the warehouse.")
+DEAD_LETTERS = Counter("tally_worker_dead_letters", "Records sent to the dead-letter topic, by reason.", ["reason"])
+DUPLICATES = Counter(
+    "tally_worker_duplicates_dropped",
+    "Events dropped as already seen: `batch` (twice in one batch) or `stored` (already in the warehouse).",
+    ["where"],
+)
+UNKNOWN_MODEL = Counter("tally_worker_unknown_model", "llm_call events whose model has no known price.")
+INSERT_RETRIES = Counter("tally_worker_insert_retries", "Failed warehouse inserts (each is retried).")
+
+
+def dead_letter_reason(reason: str) -> str:
+    """The bounded label of a dead letter's reason text."""
+    if reason.startswith("not JSON"):
+        return "not_json"
+    if reason.startswith("invalid event"):
+        return "invalid_event"
+    if reason.startswith("record key"):
+        return "key_mismatch"
+    return "other"

@@ -1,0 +1,113 @@
+"""Tenants and API keys: the records of the tenant directory, and the key format.
+
+The directory is a compacted Kafka topic (`schemas.topics.TENANTS`); every role that needs it
+follows the topic into memory. Records are JSON, keyed `tenant:<tenant_id>` or `key:<key_id>`.
+
+An API key reads `tsk_<key_id>_<secret>`: `key_id` (16 hex digits) is public and names the key in
+logs and in the directory; `secret` (32 random bytes, base64url) is shown once at creation and
+stored only as its SHA-256. A plain hash suffices because the secret is 256 random bits, not a
+password: there is nothing to brute-force, and verifying stays a microsecond on the hot path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.types import ShortText, TenantId, Timestamp
+
+Scope = Literal["ingest", "read", "admin"]
+"""What a key may do: send events, read dashboards, or manage tenants and keys."""
+
+KEY_PREFIX = "tsk_"
+_KEY = re.compile(r"^tsk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
+
+Rate = Annotated[Decimal, Field(ge=0, max_digits=20, decimal_places=12)]
+
+
+class PriceOverride(BaseModel):
+    """A tenant's own price for one model, used instead of genai-prices (negotiated rates, missing models)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input_per_mtok: Rate = Decimal(0)
+    """USD per million input tokens not read from cache."""
+    cached_input_per_mtok: Rate | None = None
+    """USD per million cached input tokens (defaults to the input rate)."""
+    output_per_mtok: Rate = Decimal(0)
+    """USD per million output tokens."""
+    per_audio_minute: Rate = Decimal(0)
+    """USD per minute of audio (transcription, speech)."""
+
+
+class TenantRecord(BaseModel):
+    """A tenant and its settings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["tenant"] = "tenant"
+    tenant_id: TenantId
+    name: ShortText
+    created_at: Timestamp
+    disabled: bool = False
+    """A disabled tenant's keys are refused everywhere."""
+    rate_limit_per_second: Annotated[float, Field(gt=0)] | None = None
+    """Events per second ingest accepts for the tenant (None: the service default)."""
+    price_overrides: dict[str, PriceOverride] = Field(default_factory=dict)
+    """`provider/model` -> the tenant's price for that model."""
+
+
+class ApiKeyRecord(BaseModel):
+    """An API key, as stored: never the secret, only its SHA-256."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["key"] = "key"
+    key_id: Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
+    tenant_id: TenantId | None
+    """The tenant the key acts for; None only for operator admin keys (all tenants)."""
+    scope: Scope
+    secret_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    label: ShortText = ""
+    created_at: Timestamp
+    revoked_at: datetime | None = None
+
+
+DirectoryRecord = Annotated[TenantRecord | ApiKeyRecord, Field(discriminator="kind")]
+
+
+def tenant_record_key(tenant_id: str) -> bytes:
+    return f"tenant:{tenant_id}".encode()
+
+
+def key_record_key(key_id: str) -> bytes:
+    return f"key:{key_id}".encode()
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_key() -> tuple[str, str, str]:
+    """A fresh key: (plaintext key to show once, key_id, SHA-256 of the secret)."""
+    key_id = secrets.token_hex(8)
+    secret = secrets.token_urlsafe(32)
+    return f"{KEY_PREFIX}{key_id}_{secret}", key_id, hash_secret(secret)
+
+
+def split_key(token: str) -> tuple[str, str] | None:
+    """(key_id, secret) of a well-formed key, else None."""
+    match = _KEY.match(token)
+    return (match.group(1), match.group(2)) if match else None
+
+
+def secret_matches(secret: str, secret_sha256: str) -> bool:
+    """Constant-time comparison of a presented secret with the stored hash."""
+    return hmac.compare_digest(hash_secret(secret), secret_sha256)

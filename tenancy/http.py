@@ -1,0 +1,41 @@
+"""Bearer-key authentication for HTTP services (ingest, views): one rule set, one set of answers."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from schemas.tenancy import Scope
+from tenancy.directory import Denied, Directory, Principal
+
+CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+class AuthError(Exception):
+    """401 (no valid key) or 403 (valid key, not allowed); the message never contains the key."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = CHALLENGE if status == 401 else None
+
+
+def bearer_token(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def authenticate(directory: Directory, token: str | None, *scopes: Scope) -> Principal:
+    """The principal of `token`, or AuthError."""
+    result = directory.authenticate(token, scopes)
+    if isinstance(result, Principal):
+        return result
+    if result is Denied.WRONG_SCOPE:
+        raise AuthError(403, f"{result.value} (needs {' or '.join(scopes)})")
+    raise AuthError(401, result.value)
+
+
+def authorize_tenant(principal: Principal, tenant_id: str) -> None:
+    """AuthError 403 unless the principal may act for `tenant_id`."""
+    if not principal.may_act_for(tenant_id):
+        raise AuthError(403, f"this key cannot access tenant {tenant_id!r}")
