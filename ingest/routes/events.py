@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from pydantic import TypeAdapter
 
 from ingest.accept import IngestResponse, accept
 from ingest.auth import require
 from ingest.errors import ApiError
 from ingest.parsing import BodyError, decode_documents, decompress
+from schemas.events import Event
 from tenancy.directory import Principal
 
 router = APIRouter()
+
+_BATCH_SCHEMA = TypeAdapter(list[Event]).json_schema(ref_template="#/components/schemas/{model}")
+EVENT_SCHEMA_DEFS: dict[str, Any] = _BATCH_SCHEMA.pop("$defs")
+"""The event models' schemas, for the app's OpenAPI components (the body is declared, read raw)."""
+_REQUEST_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": _BATCH_SCHEMA},
+        "application/x-ndjson": {"schema": {"type": "string", "description": "One event object per line."}},
+    },
+}
 
 _ERROR = {"content": {"application/json": {"schema": {"type": "object", "properties": {"error": {"type": "string"}}}}}}
 
@@ -21,6 +34,7 @@ _ERROR = {"content": {"application/json": {"schema": {"type": "object", "propert
 @router.post(
     "/v1/events",
     response_model=IngestResponse,
+    openapi_extra={"requestBody": _REQUEST_BODY},
     responses={
         207: {"model": IngestResponse, "description": "Some events were rejected; each is listed."},
         400: {**_ERROR, "description": "Malformed body (the position is named)."},
