@@ -34,9 +34,14 @@ test-unit: $(STAMP) ## Run the unit tests only (no broker)
 	$(BIN)/python -m pytest -q tests/unit
 
 .PHONY: lint
-lint: $(STAMP) ## Check style with ruff
+lint: $(STAMP) ## Check style with ruff, and that the published event JSON Schema is current
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python -m schemas --check
+
+.PHONY: schema
+schema: $(STAMP) ## Regenerate schemas/event.v1.schema.json from the event models
+	$(BIN)/python -m schemas
 
 .PHONY: fmt
 fmt: $(STAMP) ## Format and fix with ruff
@@ -46,6 +51,10 @@ fmt: $(STAMP) ## Format and fix with ruff
 .PHONY: typecheck
 typecheck: $(STAMP) ## Type-check our packages with mypy
 	$(BIN)/mypy
+
+.PHONY: admin
+admin: $(STAMP) ## Tenants and keys on the local broker, e.g. make admin ARGS="key create --tenant demo --scope read"
+	$(BIN)/tallystream-admin $(ARGS)
 
 .PHONY: kafka-start
 kafka-start: ## Start the local Kafka broker alone

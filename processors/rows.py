@@ -126,6 +126,7 @@ def _type_columns(event: AnyEvent) -> Row:
 def event_row(event: AnyEvent, book: PriceBook, ingested_at: str, overrides: OverrideLookup = _no_overrides) -> Row:
     """The warehouse row of one event, priced; keys are exactly the events table's columns, in order."""
     row: Row = dict(_EMPTY_ROW)
+    row.update(dimensions={}, measures={})  # fresh maps: rows never share a mutable value
     row.update(
         tenant_id=event.tenant_id,
         event_id=str(event.event_id),

@@ -86,7 +86,7 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 def check_identifier(name: str) -> str:
     """Return `name` if it is a safe ClickHouse identifier, else raise ValueError."""
-    if not _IDENT.match(name):
+    if not _IDENT.fullmatch(name):
         raise ValueError(f"not a valid database identifier: {name!r}")
     return name
 

@@ -180,7 +180,8 @@ class Conversion(EventBase):
     order_id: NonEmpty
     """The tenant's order id."""
     revenue: Amount
-    """Order value, exact, in `currency`."""
+    """Order value in `currency`. Send it as a string ("129.90") to keep it exact: a JSON number is
+    read as a double (about 15 significant digits)."""
     currency: Currency = "USD"
     """ISO 4217 code of `revenue`."""
     attributed_session_id: ShortText | None = None

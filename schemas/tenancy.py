@@ -104,7 +104,7 @@ def new_key() -> tuple[str, str, str]:
 
 def split_key(token: str) -> tuple[str, str] | None:
     """(key_id, secret) of a well-formed key, else None."""
-    match = _KEY.match(token)
+    match = _KEY.fullmatch(token)
     return (match.group(1), match.group(2)) if match else None
 
 
