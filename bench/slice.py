@@ -26,7 +26,8 @@ import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from deploy.topics import ensure_topics
+from deploy.topics import ensure_all_topics
+from tenancy.kafka_log import DirectoryWriter
 
 MODELS = [
     ("openai", "gpt-4o-mini"),
@@ -96,13 +97,24 @@ async def raw_consume(bootstrap: str, topic: str, n: int) -> float:
     return n / elapsed
 
 
+async def operator_key(bootstrap: str, directory_topic: str) -> str:
+    writer = DirectoryWriter(bootstrap, directory_topic)
+    await writer.start()
+    try:
+        return (await writer.create_key(None, "admin", "bench"))[0]
+    finally:
+        await writer.stop()
+
+
 async def pipeline(bootstrap: str, topic: str, n: int, tmp: Path) -> float:
     port = 18000 + random.randrange(1000)
+    key = await operator_key(bootstrap, f"{topic}.tenants")
     env = {
         **os.environ,
         "TALLY_KAFKA_BOOTSTRAP": bootstrap,
         "TALLY_EVENTS_TOPIC": topic,
         "TALLY_DLQ_TOPIC": f"{topic}.dlq",
+        "TALLY_DIRECTORY_TOPIC": f"{topic}.tenants",
         "TALLY_WORKER_GROUP": f"bench-{uuid.uuid4().hex[:6]}",
         "TALLY_CHDB_PATH": str(tmp / "chdb"),
         "TALLY_DATA_DIR": str(tmp / "faust"),
@@ -113,7 +125,8 @@ async def pipeline(bootstrap: str, topic: str, n: int, tmp: Path) -> float:
     with open(tmp / "combined.log", "wb") as log:
         proc = subprocess.Popen([exe], env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            headers = {"authorization": f"Bearer {key}"}
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30, headers=headers) as client:
                 while True:
                     try:
                         if (await client.get("/healthz")).status_code == 200:
@@ -139,7 +152,7 @@ async def main() -> None:
     args = parser.parse_args()
     bootstrap = os.environ.get("TALLY_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
     topic = f"bench-{uuid.uuid4().hex[:8]}"
-    await ensure_topics(bootstrap, [topic, f"{topic}.dlq"], partitions=6)
+    await ensure_all_topics(bootstrap, topic, f"{topic}.dlq", f"{topic}.tenants", partitions=6)
     t0 = time.perf_counter()
     await produce(bootstrap, topic, args.events)
     print(f"produced {args.events} events in {time.perf_counter() - t0:.1f}s", flush=True)
