@@ -51,7 +51,7 @@ async def accept(request: Request, principal: Principal, docs: list[Any], source
     metrics: IngestMetrics = state.metrics
     tenant_id = principal.tenant_id
     if tenant_id is None:  # operator keys have the admin scope only; ingest keys always have a tenant
-        raise ApiError(403, "operator keys cannot send events", reason="forbidden")
+        raise ApiError(403, "operator keys cannot send events")
     if len(docs) > settings.max_batch_events:
         metrics.rejected.labels("too_large").inc(len(docs))
         raise ApiError(413, f"batch has {len(docs)} events; at most {settings.max_batch_events} per request")
@@ -63,7 +63,6 @@ async def accept(request: Request, principal: Principal, docs: list[Any], source
             403,
             f"event {accepted[foreign].event_id} has tenant_id {accepted[foreign].tenant_id!r}, "
             f"but this key belongs to tenant {tenant_id!r}; nothing in this request was accepted",
-            reason="forbidden",
         )
     if accepted:
         directory: Directory = state.directory
@@ -77,7 +76,6 @@ async def accept(request: Request, principal: Principal, docs: list[Any], source
                 429,
                 f"tenant {tenant_id!r} is over its rate limit of {rate:g} events/s; retry later",
                 {"Retry-After": str(max(1, math.ceil(wait)))},
-                reason="rate_limited",
             )
         records = [(ev.tenant_id.encode(), event_to_json(ev)) for ev in accepted]
         try:

@@ -11,12 +11,11 @@ from tenancy.http import AuthError
 class ApiError(Exception):
     """Ends a request with `status` and a message naming what is wrong (never a secret)."""
 
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None, reason: str = "") -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers
-        self.reason = reason
 
 
 def install(app: FastAPI) -> None:

@@ -57,7 +57,7 @@ class CreatedKey(KeyOut):
 
 def _operator(principal: Principal) -> None:
     if principal.tenant_id is not None:
-        raise ApiError(403, "only operator admin keys manage tenants", reason="forbidden")
+        raise ApiError(403, "only operator admin keys manage tenants")
 
 
 def _state(request: Request) -> tuple[Directory, DirectoryWriter]:
@@ -93,7 +93,7 @@ async def create_key(body: KeyIn, principal: Admin, request: Request) -> Created
             raise ApiError(422, "a key without tenant_id can only have the admin scope")
     else:
         if not principal.may_act_for(body.tenant_id):
-            raise ApiError(403, "this key cannot manage another tenant's keys", reason="forbidden")
+            raise ApiError(403, "this key cannot manage another tenant's keys")
         if directory.tenant(body.tenant_id) is None:
             raise ApiError(404, f"no tenant {body.tenant_id!r}; create it first")
     plaintext, record = await writer.create_key(body.tenant_id, body.scope, body.label)
@@ -107,7 +107,7 @@ async def list_keys(principal: Admin, request: Request, tenant_id: TenantId | No
     if tenant_id is None:
         _operator(principal)
     elif not principal.may_act_for(tenant_id):
-        raise ApiError(403, "this key cannot list another tenant's keys", reason="forbidden")
+        raise ApiError(403, "this key cannot list another tenant's keys")
     keys = _state(request)[0].keys.values()
     return [KeyOut.of(k) for k in sorted(keys, key=lambda k: k.created_at) if tenant_id in (None, k.tenant_id)]
 
