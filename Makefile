@@ -73,3 +73,7 @@ clean: ## Remove local data (var/) but keep the venv and the broker jars
 bench-slice: install ## Throughput of the worker vs raw aiokafka consume, on the local broker
 	bash deploy/kafka/kafka.sh start
 	$(BIN)/python bench/slice.py --events 200000
+
+.PHONY: bench-ingest
+bench-ingest: install ## Ingest HTTP throughput and latency vs raw aiokafka produce (starts its own broker)
+	$(BIN)/python bench/ingest.py --events 200000

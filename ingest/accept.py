@@ -17,11 +17,11 @@ from pydantic import BaseModel
 
 from ingest.errors import ApiError
 from ingest.metrics import IngestMetrics
-from ingest.parsing import validate_events
+from ingest.parsing import Rejected, validate_events
 from ingest.publisher import PublishError
 from ingest.ratelimit import RateLimiter
 from ingest.settings import IngestSettings
-from schemas.events import event_to_json
+from schemas.events import AnyEvent, event_to_json
 from tenancy.directory import Directory, Principal
 
 
@@ -44,18 +44,41 @@ class IngestResponse(BaseModel):
     errors: list[EventResult]
 
 
+def _sender(principal: Principal) -> str:
+    if principal.tenant_id is None:  # operator keys have the admin scope only; ingest keys always have a tenant
+        raise ApiError(403, "operator keys cannot send events")
+    return principal.tenant_id
+
+
+def _check_size(request: Request, count: int) -> None:
+    settings: IngestSettings = request.app.state.settings
+    if count > settings.max_batch_events:
+        request.app.state.metrics.rejected.labels("too_large").inc(count)
+        raise ApiError(413, f"batch has {count} events; at most {settings.max_batch_events} per request")
+
+
 async def accept(request: Request, principal: Principal, docs: list[Any], source: str) -> Response:
     """Validate `docs` as events of the principal's tenant and publish the valid ones."""
+    tenant_id = _sender(principal)
+    _check_size(request, len(docs))
+    accepted, rejected = validate_events(docs, default_tenant=tenant_id)
+    return await _publish(request, tenant_id, accepted, rejected, source)
+
+
+async def accept_valid(request: Request, principal: Principal, events: list[AnyEvent], source: str) -> Response:
+    """Publish events already validated (the whole-body fast path) as `accept` would."""
+    tenant_id = _sender(principal)
+    _check_size(request, len(events))
+    return await _publish(request, tenant_id, events, [], source)
+
+
+async def _publish(
+    request: Request, tenant_id: str, accepted: list[AnyEvent], rejected: list[Rejected], source: str
+) -> Response:
     state = request.app.state
     settings: IngestSettings = state.settings
     metrics: IngestMetrics = state.metrics
-    tenant_id = principal.tenant_id
-    if tenant_id is None:  # operator keys have the admin scope only; ingest keys always have a tenant
-        raise ApiError(403, "operator keys cannot send events")
-    if len(docs) > settings.max_batch_events:
-        metrics.rejected.labels("too_large").inc(len(docs))
-        raise ApiError(413, f"batch has {len(docs)} events; at most {settings.max_batch_events} per request")
-    accepted, rejected = validate_events(docs, default_tenant=tenant_id)
+    docs = range(len(accepted) + len(rejected))  # the request's events, for the counters
     foreign = next((i for i, ev in enumerate(accepted) if ev.tenant_id != tenant_id), None)
     if foreign is not None:
         metrics.rejected.labels("forbidden").inc(len(docs))

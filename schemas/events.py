@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import orjson
 from pydantic import Field, TypeAdapter, ValidationError
 
 from schemas.event_models import (
@@ -81,8 +80,8 @@ def describe_validation_error(exc: ValidationError) -> str:
 
 
 def event_to_json(event: AnyEvent) -> bytes:
-    """Serialise an event to its wire form."""
-    return orjson.dumps(event.model_dump(mode="json", exclude_none=True))
+    """Serialise an event to its wire form (pydantic-core's serializer straight to bytes)."""
+    return event.__pydantic_serializer__.to_json(event, exclude_none=True)
 
 
 def events_json_schema() -> dict[str, Any]:
