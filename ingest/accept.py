@@ -106,7 +106,9 @@ async def _publish(
         except PublishError as exc:
             metrics.rejected.labels("unavailable").inc(len(docs))
             raise ApiError(
-                503, "event log unavailable; nothing was accepted, retry later", {"Retry-After": "1"}
+                503,
+                "event log unavailable: the events were not acknowledged; retry (a re-sent event is counted once)",
+                {"Retry-After": "1"},
             ) from exc
         metrics.accepted.labels(source).inc(len(accepted))
     if rejected:
