@@ -3,7 +3,7 @@
 For operators with access to Kafka (bootstrap: the first operator key, scripts, recovery). Everyone
 else uses the admin API of the ingest service (`/v1/admin/...`) with an admin key.
 
-    tallystream-admin tenant put acme --name "Acme Store" [--rate 5000] [--disable]
+    tallystream-admin tenant put acme --name "Acme Store" [--rate 5000] [--disable | --enable]
     tallystream-admin key create --tenant acme --scope ingest [--label web]
     tallystream-admin key create --scope admin            # operator key (all tenants)
     tallystream-admin key revoke 0123456789abcdef
@@ -75,8 +75,10 @@ async def _main(args: argparse.Namespace) -> int:
                 tenant_id=args.tenant_id,
                 name=args.name or (existing.name if existing else args.tenant_id),
                 created_at=existing.created_at if existing else datetime.now(UTC),
-                disabled=args.disable,
-                rate_limit_per_second=args.rate,
+                disabled=existing.disabled if (existing and args.disabled is None) else bool(args.disabled),
+                rate_limit_per_second=args.rate
+                if args.rate is not None
+                else (existing.rate_limit_per_second if existing else None),
                 price_overrides=existing.price_overrides if existing else {},
             )
             await writer.put_tenant(record)
@@ -89,7 +91,7 @@ async def _main(args: argparse.Namespace) -> int:
                 print("a key without --tenant is an operator key: --scope admin", file=sys.stderr)
                 return 2
             scope: Scope = args.scope
-            plaintext, created = await writer.create_key(args.tenant, scope, args.label)
+            plaintext, created, _ = await writer.create_key(args.tenant, scope, args.label)
             print(f"key {created.key_id} ({created.scope}, tenant {created.tenant_id or '*'}); shown once:")
             print(plaintext)
         elif args.what == "key" and args.action == "revoke":
@@ -116,8 +118,10 @@ def main(argv: list[str] | None = None) -> None:
     tenant = sub.add_parser("tenant").add_subparsers(dest="action", required=True).add_parser("put")
     tenant.add_argument("tenant_id")
     tenant.add_argument("--name")
-    tenant.add_argument("--rate", type=float, help="events/s accepted (default: the service's)")
-    tenant.add_argument("--disable", action="store_true")
+    tenant.add_argument("--rate", type=float, help="events/s accepted (unchanged if omitted; new: the service's)")
+    state = tenant.add_mutually_exclusive_group()
+    state.add_argument("--disable", dest="disabled", action="store_const", const=True, help="refuse its keys")
+    state.add_argument("--enable", dest="disabled", action="store_const", const=False, help="accept its keys again")
     key = sub.add_parser("key").add_subparsers(dest="action", required=True)
     create = key.add_parser("create")
     create.add_argument("--tenant")

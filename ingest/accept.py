@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import Request
@@ -17,7 +18,7 @@ from pydantic import BaseModel
 
 from ingest.errors import ApiError
 from ingest.metrics import IngestMetrics
-from ingest.parsing import Rejected, validate_events
+from ingest.parsing import Rejected, TimeBounds, all_within, validate_events
 from ingest.publisher import PublishError
 from ingest.ratelimit import RateLimiter
 from ingest.settings import IngestSettings
@@ -57,18 +58,29 @@ def _check_size(request: Request, count: int) -> None:
         raise ApiError(413, f"batch has {count} events; at most {settings.max_batch_events} per request")
 
 
+def time_bounds(settings: IngestSettings) -> TimeBounds:
+    now = datetime.now(UTC)
+    return TimeBounds(
+        oldest=now - timedelta(days=settings.max_event_age_days),
+        newest=now + timedelta(seconds=settings.max_clock_skew_seconds),
+    )
+
+
 async def accept(request: Request, principal: Principal, docs: list[Any], source: str) -> Response:
     """Validate `docs` as events of the principal's tenant and publish the valid ones."""
     tenant_id = _sender(principal)
     _check_size(request, len(docs))
-    accepted, rejected = validate_events(docs, default_tenant=tenant_id)
+    accepted, rejected = validate_events(docs, tenant_id, time_bounds(request.app.state.settings))
     return await _publish(request, tenant_id, accepted, rejected, source)
 
 
-async def accept_valid(request: Request, principal: Principal, events: list[AnyEvent], source: str) -> Response:
-    """Publish events already validated (the whole-body fast path) as `accept` would."""
+async def accept_valid(request: Request, principal: Principal, events: list[AnyEvent], source: str) -> Response | None:
+    """Publish events already validated (the whole-body fast path) as `accept` would; None when one
+    of them is out of time bounds (the caller then takes the per-event path, which names it)."""
     tenant_id = _sender(principal)
     _check_size(request, len(events))
+    if not all_within(events, time_bounds(request.app.state.settings)):
+        return None
     return await _publish(request, tenant_id, events, [], source)
 
 
@@ -92,6 +104,13 @@ async def _publish(
         tenant = directory.tenant(tenant_id)
         rate = (tenant.rate_limit_per_second if tenant else None) or settings.rate_limit_per_second
         limiter: RateLimiter = state.limiter
+        if len(accepted) > limiter.capacity(rate):
+            metrics.rejected.labels("too_large").inc(len(docs))
+            raise ApiError(
+                413,
+                f"{len(accepted)} events exceed tenant {tenant_id!r}'s burst of {limiter.capacity(rate):g} "
+                f"events ({rate:g}/s); send smaller batches",
+            )
         wait = limiter.take(tenant_id, len(accepted), rate, time.monotonic())
         if wait is not None:
             metrics.rejected.labels("rate_limited").inc(len(docs))
@@ -104,6 +123,7 @@ async def _publish(
         try:
             await state.publisher.publish(records)
         except PublishError as exc:
+            limiter.refund(tenant_id, len(accepted))
             metrics.rejected.labels("unavailable").inc(len(docs))
             raise ApiError(
                 503,

@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ingest import errors
@@ -25,6 +25,9 @@ from ingest.routes import admin, events, otlp
 from ingest.settings import IngestSettings
 from tenancy.directory import Directory
 from tenancy.kafka_log import DirectoryFollower, DirectoryWriter
+
+STALE_DIRECTORY_SECONDS = 30.0
+"""Beyond this without hearing from the broker, the directory (and key revocations) may be stale."""
 
 
 def create_app(
@@ -47,6 +50,7 @@ def create_app(
                 await follower.start()
                 stack.push_async_callback(follower.stop)
                 app.state.directory = follower.directory
+                app.state.follower = follower
             if publisher is None:
                 kafka = KafkaPublisher(
                     settings.kafka_bootstrap, settings.events_topic, settings.publish_timeout_seconds
@@ -60,7 +64,7 @@ def create_app(
     app.state.settings = settings
     app.state.publisher = publisher
     app.state.directory = directory
-    app.state.limiter = RateLimiter(settings.rate_burst_seconds, settings.max_batch_events)
+    app.state.limiter = RateLimiter(settings.rate_burst_seconds)
     metrics = app.state.metrics = IngestMetrics()
     errors.install(app)
     app.include_router(events.router)
@@ -91,7 +95,11 @@ def create_app(
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    async def healthz() -> JSONResponse:
+        """200 while the tenant directory is current (revocations apply); 503 when it is stale."""
+        follower: DirectoryFollower | None = getattr(app.state, "follower", None)
+        age = follower.seconds_since_fetch if follower is not None else 0.0
+        status = "ok" if age < STALE_DIRECTORY_SECONDS else "directory stale"
+        return JSONResponse({"status": status, "directory_age_seconds": round(age, 3)}, 200 if status == "ok" else 503)
 
     return app

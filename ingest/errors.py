@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from tenancy.http import AuthError
+from tenancy.http import AuthError, auth_error_response
 
 
 class ApiError(Exception):
@@ -20,8 +20,8 @@ class ApiError(Exception):
 
 def install(app: FastAPI) -> None:
     async def handle(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, ApiError | AuthError)
+        assert isinstance(exc, ApiError)
         return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers)
 
     app.add_exception_handler(ApiError, handle)
-    app.add_exception_handler(AuthError, handle)
+    app.add_exception_handler(AuthError, auth_error_response)

@@ -1,10 +1,12 @@
-"""Reading a request body into validated events (pure: no I/O)."""
+"""Reading a request body into validated events (pure, but for `read_body`, which consumes the stream)."""
 
 from __future__ import annotations
 
 import gzip
 import zlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -31,21 +33,49 @@ class Rejected:
 
 
 def decompress(body: bytes, content_encoding: str | None, limit: int) -> bytes:
-    """The body without its gzip encoding, refusing more than `limit` bytes (413)."""
+    """The body without its gzip encoding, refusing more than `limit` bytes (413).
+
+    Every gzip member is read (concatenated members are valid gzip), and a stream that stops
+    before its end is refused (400) rather than read as a shorter batch.
+    """
     if content_encoding in (None, "", "identity"):
         if len(body) > limit:
             raise BodyError(413, f"body is larger than {limit} bytes")
         return body
     if content_encoding.lower() != "gzip":
         raise BodyError(415, f"unsupported Content-Encoding {content_encoding!r}; use gzip or none")
-    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    out = bytearray()
+    data = body
     try:
-        out = inflater.decompress(body, limit + 1)
+        while True:
+            inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+            out += inflater.decompress(data, limit + 1 - len(out))
+            if len(out) > limit:
+                raise BodyError(413, f"decompressed body is larger than {limit} bytes")
+            if not inflater.eof:
+                raise BodyError(400, "body is not valid gzip: the stream ends before its end marker")
+            data = inflater.unused_data
+            if not data:
+                return bytes(out)
     except (zlib.error, gzip.BadGzipFile) as exc:
         raise BodyError(400, f"body is not valid gzip: {exc}") from exc
-    if len(out) > limit:
-        raise BodyError(413, f"decompressed body is larger than {limit} bytes")
-    return out
+
+
+async def read_body(chunks: AsyncIterator[bytes], content_length: str | None, limit: int) -> bytes:
+    """The raw request body, refusing (413) more than `limit` bytes before reading them all."""
+    if content_length is not None:
+        try:
+            declared = int(content_length)
+        except ValueError as exc:
+            raise BodyError(400, "Content-Length is not a number") from exc
+        if declared > limit:
+            raise BodyError(413, f"body is larger than {limit} bytes")
+    body = bytearray()
+    async for chunk in chunks:
+        body += chunk
+        if len(body) > limit:
+            raise BodyError(413, f"body is larger than {limit} bytes")
+    return bytes(body)
 
 
 def decode_documents(body: bytes, ndjson: bool) -> list[Any]:
@@ -67,10 +97,28 @@ def decode_documents(body: bytes, ndjson: bool) -> list[Any]:
     return doc if isinstance(doc, list) else [doc]
 
 
-def validate_events(docs: list[Any], default_tenant: str | None = None) -> tuple[list[AnyEvent], list[Rejected]]:
+@dataclass(frozen=True, slots=True)
+class TimeBounds:
+    """The event timestamps ingest accepts: not older than what the warehouse keeps, not in the future."""
+
+    oldest: datetime
+    newest: datetime
+
+    def violation(self, ts: datetime) -> str | None:
+        if ts < self.oldest:
+            return f"timestamp: {ts.isoformat()} is older than the oldest accepted, {self.oldest.isoformat()}"
+        if ts > self.newest:
+            return f"timestamp: {ts.isoformat()} is in the future (latest accepted {self.newest.isoformat()})"
+        return None
+
+
+def validate_events(
+    docs: list[Any], default_tenant: str | None = None, bounds: TimeBounds | None = None
+) -> tuple[list[AnyEvent], list[Rejected]]:
     """Split documents into valid events and per-index rejections naming the field and reason.
 
-    An object without `tenant_id` gets `default_tenant` (the sending key's tenant) when given.
+    An object without `tenant_id` gets `default_tenant` (the sending key's tenant) when given; an
+    event outside `bounds` is rejected.
     """
     accepted: list[AnyEvent] = []
     rejected: list[Rejected] = []
@@ -79,9 +127,19 @@ def validate_events(docs: list[Any], default_tenant: str | None = None) -> tuple
         if default_tenant is not None and isinstance(doc, dict) and "tenant_id" not in doc:
             doc["tenant_id"] = default_tenant
         try:
-            accepted.append(parse_event(doc))
+            event = parse_event(doc)
         except ValidationError as exc:
             rejected.append(
                 Rejected(index, event_id if isinstance(event_id, str) else None, describe_validation_error(exc))
             )
+            continue
+        problem = bounds.violation(event.timestamp) if bounds is not None else None
+        if problem is not None:
+            rejected.append(Rejected(index, str(event.event_id), problem))
+            continue
+        accepted.append(event)
     return accepted, rejected
+
+
+def all_within(events: list[AnyEvent], bounds: TimeBounds) -> bool:
+    return all(bounds.oldest <= ev.timestamp <= bounds.newest for ev in events)

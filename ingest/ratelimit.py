@@ -12,20 +12,23 @@ class _Bucket:
 
 
 class RateLimiter:
-    """One bucket per tenant, refilled at the tenant's rate up to `rate * burst_seconds` tokens.
+    """One bucket per tenant, refilled at the tenant's rate up to `capacity(rate)` tokens.
 
-    A bucket holds at least one maximal batch, so any batch the service accepts can pass. Limits
-    are per ingest instance: N instances admit up to N times the rate.
+    A request larger than the capacity can never pass: the caller answers 413 so the client splits
+    it. Limits are per ingest instance: N instances admit up to N times the rate.
     """
 
-    def __init__(self, burst_seconds: float, min_capacity: int) -> None:
+    def __init__(self, burst_seconds: float) -> None:
         self._burst = burst_seconds
-        self._min_capacity = min_capacity
         self._buckets: dict[str, _Bucket] = {}
+
+    def capacity(self, rate: float) -> float:
+        """The most events a tenant at `rate` may send at once."""
+        return max(1.0, rate * self._burst)
 
     def take(self, tenant_id: str, events: int, rate: float, now: float) -> float | None:
         """Take `events` tokens; None if allowed, else the seconds to wait before retrying."""
-        capacity = max(rate * self._burst, float(self._min_capacity))
+        capacity = self.capacity(rate)
         bucket = self._buckets.get(tenant_id)
         if bucket is None:
             bucket = self._buckets[tenant_id] = _Bucket(capacity, now)
@@ -35,3 +38,9 @@ class RateLimiter:
             bucket.tokens -= events
             return None
         return (events - bucket.tokens) / rate
+
+    def refund(self, tenant_id: str, events: int) -> None:
+        """Give back tokens taken for events that were not accepted after all (Kafka said no)."""
+        bucket = self._buckets.get(tenant_id)
+        if bucket is not None:
+            bucket.tokens += events

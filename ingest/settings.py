@@ -24,6 +24,10 @@ class IngestSettings(BaseSettings):
     """Most events accepted in one request."""
     publish_timeout_seconds: float = Field(default=10.0, gt=0)
     """How long to wait for Kafka's acknowledgement before answering 503."""
+    max_event_age_days: float = Field(default=30, gt=0)
+    """Oldest event timestamp accepted, in days before now (match the raw retention)."""
+    max_clock_skew_seconds: float = Field(default=3600, ge=0)
+    """How far in the future an event timestamp may be (client clocks run fast)."""
     rate_limit_per_second: float = Field(default=20_000.0, gt=0)
     """Events per second accepted per tenant and ingest instance, unless the tenant sets its own."""
     rate_burst_seconds: float = Field(default=2.0, gt=0)

@@ -1,27 +1,21 @@
-"""The Faust app: wiring only. The work is done by `build_batch` and `EventSink`."""
+"""The Faust app: wiring only. The work is done by `processors.pipeline.BatchHandler`."""
 
 from __future__ import annotations
 
-import functools
-import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
 
-from processors import metrics
-from processors.dedup import drop_stored, stored_ids
-from processors.pricing import PriceBook
-from processors.rows import build_batch
+from processors.pipeline import BatchHandler
+from processors.rows import DeadLetter
 from processors.settings import WorkerSettings
 from processors.sink import EventSink
 from schemas.ddl import EVENTS_TABLE
 from schemas.tenancy import PriceOverride
 from storage import Warehouse
 from tenancy.directory import Directory
-
-log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -30,6 +24,7 @@ def create_app(
     database: str,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     directory: Directory | None = None,
+    raw_retention_days: int = 30,
 ) -> faust.App:
     """A Faust app whose agent prices events from the events topic and stores them in batches.
 
@@ -53,37 +48,29 @@ def create_app(
         partitions=settings.topic_partitions,
     )
     dlq_topic = app.topic(settings.dlq_topic, key_serializer="raw", value_serializer="raw")
-    sink = EventSink(warehouse, f"{database}.{EVENTS_TABLE}")
-    book = PriceBook()
 
     def overrides(tenant_id: str, provider: str, model: str) -> PriceOverride | None:
         tenant = directory.tenant(tenant_id) if directory is not None else None
         return tenant.price_overrides.get(f"{provider}/{model}") if tenant is not None else None
 
+    async def send_dead(dead: DeadLetter) -> None:
+        delivered = await dlq_topic.send(key=dead.key, value=dead.value, headers={"tally-error": dead.reason.encode()})
+        await delivered
+
+    handler = BatchHandler(
+        warehouse,
+        database,
+        EventSink(warehouse, f"{database}.{EVENTS_TABLE}"),
+        send_dead,
+        overrides,
+        timedelta(days=raw_retention_days),
+    )
+
     @app.agent(events_topic)
     async def price_and_store(stream: Any) -> None:
-        # Records are acked only after their rows are stored (see processors.sink).
+        # Records are acked only once `handle` returned: their rows are stored (processors.pipeline).
         async for events in stream.noack_take(settings.batch_max, within=settings.batch_seconds):
-            batch = build_batch(((ev.message.key, ev.message.value) for ev in events), book, clock(), overrides)
-            rows = batch.rows
-            if rows:
-                # A replayed batch (crash after its insert, before the commit) finds its own rows here.
-                stored = await sink.retrying(functools.partial(stored_ids, warehouse, database, batch.rows))
-                rows = drop_stored(batch.rows, stored)
-                metrics.DUPLICATES.labels("stored").inc(len(batch.rows) - len(rows))
-            await sink.write(rows)
-            metrics.EVENTS_STORED.inc(len(rows))
-            metrics.DUPLICATES.labels("batch").inc(batch.duplicates)
-            metrics.UNKNOWN_MODEL.inc(batch.unknown_model)
-            for dead in batch.dead:
-                delivered = await dlq_topic.send(
-                    key=dead.key, value=dead.value, headers={"tally-error": dead.reason.encode()}
-                )
-                await delivered
-                metrics.DEAD_LETTERS.labels(metrics.dead_letter_reason(dead.reason)).inc()
-                log.warning("dead-lettered a record: %s", dead.reason)
-            if batch.unknown_model:
-                log.info("%d llm_call events with a model genai-prices does not price", batch.unknown_model)
+            await handler.handle(((ev.message.key, ev.message.value) for ev in events), clock())
             for ev in events:
                 await stream.ack(ev)
 

@@ -55,7 +55,13 @@ def run_worker(
     warehouse = loop.run_until_complete(open_warehouse(warehouse_settings))
     directory = Directory()
     follower = DirectoryFollower(settings.kafka_bootstrap, settings.directory_topic, directory)
-    app = create_app(settings, warehouse, warehouse_settings.database, directory=directory)
+    app = create_app(
+        settings,
+        warehouse,
+        warehouse_settings.database,
+        directory=directory,
+        raw_retention_days=warehouse_settings.raw_retention_days,
+    )
     worker = faust.Worker(
         app,
         WarehouseCloser(warehouse),

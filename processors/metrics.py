@@ -23,4 +23,6 @@ def dead_letter_reason(reason: str) -> str:
         return "invalid_event"
     if reason.startswith("record key"):
         return "key_mismatch"
+    if reason.startswith("timestamp"):
+        return "out_of_time_range"
     return "other"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -158,18 +158,27 @@ def event_row(event: AnyEvent, book: PriceBook, ingested_at: str, overrides: Ove
     return row
 
 
+MAX_AHEAD = timedelta(days=1)
+"""Events further in the future than this are dead letters (ingest already refuses beyond its skew)."""
+
+
 def build_batch(
     records: Iterable[tuple[bytes | None, bytes]],
     book: PriceBook,
     ingested_at: datetime,
     overrides: OverrideLookup = _no_overrides,
+    retention: timedelta | None = None,
 ) -> Batch:
     """Decode, validate and price a batch of (key, value) records.
 
-    Records that are not JSON, not a valid event, or whose key is not the event's tenant become
-    dead letters with the reason; a (tenant_id, event_id) seen earlier in the batch is dropped;
-    the rest become rows.
+    Records that are not JSON, not a valid event, whose key is not the event's tenant, older than
+    the raw `retention` (the table would drop them on insert) or more than a day ahead become dead
+    letters with the reason; a (tenant_id, event_id) seen earlier in the batch is dropped; the
+    rest become rows.
     """
+    oldest = ingested_at - retention if retention is not None else None
+    too_old = f"timestamp older than the raw retention of {retention.days} days: not stored" if retention else ""
+    newest = ingested_at + MAX_AHEAD
     batch = Batch()
     stamp = ch_datetime64(ingested_at)
     seen: set[tuple[str, str]] = set()
@@ -184,6 +193,12 @@ def build_batch(
             continue
         if key is not None and key.decode(errors="replace") != event.tenant_id:
             batch.dead.append(DeadLetter(key, value, "record key is not the event's tenant_id"))
+            continue
+        if oldest is not None and event.timestamp < oldest:
+            batch.dead.append(DeadLetter(key, value, too_old))
+            continue
+        if event.timestamp > newest:
+            batch.dead.append(DeadLetter(key, value, "timestamp more than a day in the future: not stored"))
             continue
         identity = (event.tenant_id, str(event.event_id))
         if identity in seen:

@@ -47,28 +47,43 @@ class Principal:
 
 
 class Directory:
-    """Tenants and keys by id; `apply` each directory record in log order."""
+    """Tenants and keys by id; `apply` each directory record (in log order, or with its offset)."""
 
     def __init__(self) -> None:
         self.tenants: dict[str, TenantRecord] = {}
         self.keys: dict[str, ApiKeyRecord] = {}
+        self._offsets: dict[bytes, int] = {}
 
-    def apply(self, key: bytes | None, value: bytes | None) -> None:
-        """Apply one record of the directory topic; a tombstone (None value) deletes."""
+    def apply(self, key: bytes | None, value: bytes | None, offset: int | None = None) -> None:
+        """Apply one record of the directory topic; a tombstone (None value) deletes.
+
+        With `offset`, a record older than one already applied for the same key is ignored (a
+        writer applying its own write after the follower saw a newer one). A record whose key does
+        not name its content is ignored and logged.
+        """
+        name = (key or b"").decode(errors="replace")
+        kind, _, ident = name.partition(":")
+        if kind not in ("tenant", "key") or not ident:
+            log.error("ignoring a directory record with key %r", name[:80])
+            return
+        if offset is not None and key is not None:
+            if offset < self._offsets.get(key, -1):
+                return
+            self._offsets[key] = offset
         if value is None:
-            name = (key or b"").decode(errors="replace")
-            kind, _, ident = name.partition(":")
             (self.tenants if kind == "tenant" else self.keys).pop(ident, None)
             return
         try:
             record = _RECORD.validate_json(value)
         except ValidationError as exc:
-            log.error("ignoring an invalid directory record %r: %s", key, exc.errors(include_url=False)[:1])
+            log.error("ignoring an invalid directory record %r: %s", name[:80], exc.errors(include_url=False)[:1])
             return
-        if isinstance(record, TenantRecord):
-            self.tenants[record.tenant_id] = record
+        if isinstance(record, TenantRecord) and kind == "tenant" and record.tenant_id == ident:
+            self.tenants[ident] = record
+        elif isinstance(record, ApiKeyRecord) and kind == "key" and record.key_id == ident:
+            self.keys[ident] = record
         else:
-            self.keys[record.key_id] = record
+            log.error("ignoring a directory record whose key %r does not name its content", name[:80])
 
     def authenticate(self, token: str | None, scopes: tuple[Scope, ...]) -> Principal | Denied:
         """The principal of a presented key if it is valid, live and has one of `scopes`; else why not."""

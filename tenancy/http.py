@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import Request
+from fastapi.responses import JSONResponse
 
 from schemas.tenancy import Scope
 from tenancy.directory import Denied, Directory, Principal
@@ -39,3 +40,9 @@ def authorize_tenant(principal: Principal, tenant_id: str) -> None:
     """AuthError 403 unless the principal may act for `tenant_id`."""
     if not principal.may_act_for(tenant_id):
         raise AuthError(403, f"this key cannot access tenant {tenant_id!r}")
+
+
+async def auth_error_response(request: Request, exc: Exception) -> JSONResponse:
+    """Exception handler for `AuthError`: `{"error": ...}` with its status (and the Bearer challenge)."""
+    assert isinstance(exc, AuthError)
+    return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers)

@@ -40,6 +40,7 @@ class DirectoryFollower:
         self._topic = topic
         self._task: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
+        self._last_fetch = 0.0
 
     async def start(self, timeout: float = 30.0) -> None:
         """Connect, and return once every record present at start has been applied."""
@@ -50,35 +51,47 @@ class DirectoryFollower:
         )
         await consumer.start()
         self._consumer = consumer
-        deadline = asyncio.get_running_loop().time() + timeout
-        while self._topic not in await consumer.topics():
-            if asyncio.get_running_loop().time() > deadline:
-                await consumer.stop()
-                raise RuntimeError(f"directory topic {self._topic!r} does not exist")
-            await asyncio.sleep(0.2)
-        # The directory topic has a single partition (see deploy.topics.ensure_all_topics): a total order.
-        partitions = [0]
-        assigned = [TopicPartition(self._topic, p) for p in sorted(partitions)]
-        consumer.assign(assigned)
-        await consumer.seek_to_beginning(*assigned)
-        end = await consumer.end_offsets(assigned)
-        self._task = asyncio.create_task(self._follow(consumer, end), name="directory-follower")
-        async with asyncio.timeout(timeout):
-            await self.ready.wait()
+        try:
+            deadline = asyncio.get_running_loop().time() + timeout
+            while self._topic not in await consumer.topics():
+                if asyncio.get_running_loop().time() > deadline:
+                    raise RuntimeError(f"directory topic {self._topic!r} does not exist")
+                await asyncio.sleep(0.2)
+            # Written to and read from partition 0 only (DirectoryWriter): one total order.
+            partition = TopicPartition(self._topic, 0)
+            consumer.assign([partition])
+            await consumer.seek_to_beginning(partition)
+            end = (await consumer.end_offsets([partition]))[partition]
+            self._last_fetch = asyncio.get_running_loop().time()
+            self._task = asyncio.create_task(self._follow(consumer, partition, end), name="directory-follower")
+            async with asyncio.timeout(timeout):
+                await self.ready.wait()
+        except BaseException:
+            await self.stop()
+            raise
         log.info("tenant directory loaded: %d tenants, %d keys", len(self.directory.tenants), len(self.directory.keys))
 
-    async def _follow(self, consumer: AIOKafkaConsumer, end: dict[TopicPartition, int]) -> None:
-        if all(offset == 0 for offset in end.values()):
+    @property
+    def seconds_since_fetch(self) -> float:
+        """Seconds since the follower last heard from the broker (how stale the directory may be)."""
+        return asyncio.get_running_loop().time() - self._last_fetch
+
+    async def _follow(self, consumer: AIOKafkaConsumer, partition: TopicPartition, end: int) -> None:
+        if end == 0:
             self.ready.set()
         while True:
-            batches = await consumer.getmany(timeout_ms=FOLLOW_WAIT_MS)
-            for records in batches.values():
-                for record in records:
-                    self.directory.apply(record.key, record.value)
-            if not self.ready.is_set():
-                positions = {tp: await consumer.position(tp) for tp in end}
-                if all(positions[tp] >= end[tp] for tp in end):
+            try:
+                batches = await consumer.getmany(partition, timeout_ms=FOLLOW_WAIT_MS)
+                for record in batches.get(partition, []):
+                    self.directory.apply(record.key, record.value, record.offset)
+                self._last_fetch = asyncio.get_running_loop().time()
+                if not self.ready.is_set() and await consumer.position(partition) >= end:
                     self.ready.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # keep following: a frozen directory would keep revoked keys alive
+                log.exception("tenant directory fetch failed; retrying")
+                await asyncio.sleep(1.0)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -87,6 +100,7 @@ class DirectoryFollower:
                 await self._task
         if self._consumer is not None:
             await self._consumer.stop()
+            self._consumer = None
 
 
 class DirectoryWriter:
@@ -102,13 +116,17 @@ class DirectoryWriter:
     async def stop(self) -> None:
         await self._producer.stop()
 
-    async def put_tenant(self, record: TenantRecord) -> None:
-        await self._producer.send_and_wait(
-            self._topic, record.model_dump_json().encode(), key=tenant_record_key(record.tenant_id)
-        )
+    async def _write(self, key: bytes, value: bytes) -> int:
+        """Write one record to partition 0; returns its offset once it is durable."""
+        metadata = await self._producer.send_and_wait(self._topic, value, key=key, partition=0)
+        return int(metadata.offset)
 
-    async def create_key(self, tenant_id: str | None, scope: Scope, label: str = "") -> tuple[str, ApiKeyRecord]:
-        """Create a key; returns (the plaintext key — shown this once, never stored — and its record)."""
+    async def put_tenant(self, record: TenantRecord) -> int:
+        """Write a tenant; returns the record's offset."""
+        return await self._write(tenant_record_key(record.tenant_id), record.model_dump_json().encode())
+
+    async def create_key(self, tenant_id: str | None, scope: Scope, label: str = "") -> tuple[str, ApiKeyRecord, int]:
+        """Create a key; returns the plaintext key (shown this once, never stored), its record and offset."""
         plaintext, key_id, digest = new_key()
         record = ApiKeyRecord(
             key_id=key_id,
@@ -118,13 +136,11 @@ class DirectoryWriter:
             label=label,
             created_at=datetime.now(UTC),
         )
-        await self._producer.send_and_wait(self._topic, record.model_dump_json().encode(), key=key_record_key(key_id))
-        return plaintext, record
+        offset = await self._write(key_record_key(key_id), record.model_dump_json().encode())
+        return plaintext, record, offset
 
-    async def revoke_key(self, record: ApiKeyRecord) -> ApiKeyRecord:
+    async def revoke_key(self, record: ApiKeyRecord) -> tuple[ApiKeyRecord, int]:
         """Mark a key revoked (kept, for the audit trail); followers refuse it from their next fetch."""
         revoked = record.model_copy(update={"revoked_at": datetime.now(UTC)})
-        await self._producer.send_and_wait(
-            self._topic, revoked.model_dump_json().encode(), key=key_record_key(record.key_id)
-        )
-        return revoked
+        offset = await self._write(key_record_key(record.key_id), revoked.model_dump_json().encode())
+        return revoked, offset

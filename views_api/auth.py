@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 
 from tenancy.directory import Directory, Principal
-from tenancy.http import AuthError, authenticate, authorize_tenant, bearer_token
+from tenancy.http import AuthError, auth_error_response, authenticate, authorize_tenant, bearer_token
 
 
 async def tenant_reader(tenant_id: str, request: Request) -> Principal:
@@ -18,8 +17,4 @@ async def tenant_reader(tenant_id: str, request: Request) -> Principal:
 
 
 def install(app: FastAPI) -> None:
-    async def handle(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, AuthError)
-        return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers)
-
-    app.add_exception_handler(AuthError, handle)
+    app.add_exception_handler(AuthError, auth_error_response)

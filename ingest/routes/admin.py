@@ -6,9 +6,12 @@ tenant's keys only. Secrets are returned once, at creation, and stored only hash
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated
 
+from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel, Field
 
@@ -60,6 +63,15 @@ def _operator(principal: Principal) -> None:
         raise ApiError(403, "only operator admin keys manage tenants")
 
 
+@asynccontextmanager
+async def _durable() -> AsyncIterator[None]:
+    """A directory write that Kafka did not acknowledge is a 503: nothing was changed for sure."""
+    try:
+        yield
+    except KafkaError as exc:
+        raise ApiError(503, "tenant directory unavailable; retry later", {"Retry-After": "1"}) from exc
+
+
 def _state(request: Request) -> tuple[Directory, DirectoryWriter]:
     return request.app.state.directory, request.app.state.directory_writer
 
@@ -72,8 +84,9 @@ async def put_tenant(tenant_id: TenantId, body: TenantIn, principal: Admin, requ
     existing = directory.tenant(tenant_id)
     created_at = existing.created_at if existing else datetime.now(UTC)
     record = TenantRecord(tenant_id=tenant_id, created_at=created_at, **body.model_dump())
-    await writer.put_tenant(record)
-    directory.apply(tenant_record_key(tenant_id), record.model_dump_json().encode())
+    async with _durable():
+        offset = await writer.put_tenant(record)
+    directory.apply(tenant_record_key(tenant_id), record.model_dump_json().encode(), offset)
     return record
 
 
@@ -96,8 +109,9 @@ async def create_key(body: KeyIn, principal: Admin, request: Request) -> Created
             raise ApiError(403, "this key cannot manage another tenant's keys")
         if directory.tenant(body.tenant_id) is None:
             raise ApiError(404, f"no tenant {body.tenant_id!r}; create it first")
-    plaintext, record = await writer.create_key(body.tenant_id, body.scope, body.label)
-    directory.apply(key_record_key(record.key_id), record.model_dump_json().encode())
+    async with _durable():
+        plaintext, record, offset = await writer.create_key(body.tenant_id, body.scope, body.label)
+    directory.apply(key_record_key(record.key_id), record.model_dump_json().encode(), offset)
     return CreatedKey(key=plaintext, **KeyOut.of(record).model_dump())
 
 
@@ -121,6 +135,9 @@ async def revoke_key(key_id: str, principal: Admin, request: Request) -> KeyOut:
         raise ApiError(404, f"no key {key_id!r}")
     if record.tenant_id is not None and not principal.may_act_for(record.tenant_id):
         raise ApiError(404, f"no key {key_id!r}")
-    revoked = record if record.revoked_at else await writer.revoke_key(record)
-    directory.apply(key_record_key(key_id), revoked.model_dump_json().encode())
+    if record.revoked_at is not None:
+        return KeyOut.of(record)
+    async with _durable():
+        revoked, offset = await writer.revoke_key(record)
+    directory.apply(key_record_key(key_id), revoked.model_dump_json().encode(), offset)
     return KeyOut.of(revoked)

@@ -11,7 +11,7 @@ from pydantic import TypeAdapter, ValidationError
 from ingest.accept import IngestResponse, accept, accept_valid
 from ingest.auth import require
 from ingest.errors import ApiError
-from ingest.parsing import BodyError, decode_documents, decompress
+from ingest.parsing import BodyError, decode_documents, decompress, read_body
 from schemas.events import AnyEvent, Event
 from tenancy.directory import Principal
 
@@ -44,7 +44,10 @@ _ERROR = {"content": {"application/json": {"schema": {"type": "object", "propert
         413: {**_ERROR, "description": "Body or batch over the limit."},
         415: {**_ERROR, "description": "Unsupported content encoding."},
         429: {**_ERROR, "description": "Over the tenant's rate limit; see Retry-After."},
-        503: {**_ERROR, "description": "Event log unavailable; nothing accepted; see Retry-After."},
+        503: {
+            **_ERROR,
+            "description": "Event log did not acknowledge; retry after Retry-After (re-sent events are counted once).",
+        },
     },
 )
 async def ingest_events(request: Request, principal: Annotated[Principal, Depends(require("ingest"))]) -> Response:
@@ -54,8 +57,8 @@ async def ingest_events(request: Request, principal: Annotated[Principal, Depend
     counted once downstream, so retrying after a timeout or a 503 is always safe.
     """
     settings = request.app.state.settings
-    body = await request.body()
     try:
+        body = await read_body(request.stream(), request.headers.get("content-length"), settings.max_body_bytes)
         raw = decompress(body, request.headers.get("content-encoding"), settings.max_body_bytes)
         ndjson = "ndjson" in request.headers.get("content-type", "")
         if not ndjson:
@@ -66,8 +69,9 @@ async def ingest_events(request: Request, principal: Annotated[Principal, Depend
                 valid = _BATCH.validate_json(raw)
             except ValidationError:
                 valid = None
-            if valid is not None:
-                return await accept_valid(request, principal, valid, source="events")
+            response = None if valid is None else await accept_valid(request, principal, valid, source="events")
+            if response is not None:
+                return response
         docs = decode_documents(raw, ndjson)
     except BodyError as exc:
         raise ApiError(exc.status, str(exc)) from exc

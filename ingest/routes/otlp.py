@@ -25,7 +25,7 @@ from ingest.auth import require
 from ingest.errors import ApiError
 from ingest.metrics import IngestMetrics
 from ingest.otlp import MappedSpan, decode_json, decode_protobuf, map_spans
-from ingest.parsing import BodyError, decompress
+from ingest.parsing import BodyError, decompress, read_body
 from tenancy.directory import Principal
 
 router = APIRouter()
@@ -53,7 +53,10 @@ _EXPORT_RESPONSE = {
         413: {**_ERROR, "description": "Body or batch over the limit."},
         415: {**_ERROR, "description": "Unsupported Content-Type or Content-Encoding."},
         429: {**_ERROR, "description": "Over the tenant's rate limit; see Retry-After."},
-        503: {**_ERROR, "description": "Event log unavailable; nothing accepted; see Retry-After."},
+        503: {
+            **_ERROR,
+            "description": "Event log did not acknowledge; retry after Retry-After (re-sent events are counted once).",
+        },
     },
     openapi_extra={
         "requestBody": {
@@ -74,7 +77,8 @@ async def export_traces(request: Request, principal: Annotated[Principal, Depend
         raise ApiError(415, f"unsupported Content-Type {media_type!r}; use {PROTOBUF} or {JSON}")
     settings = request.app.state.settings
     try:
-        raw = decompress(await request.body(), request.headers.get("content-encoding"), settings.max_body_bytes)
+        body = await read_body(request.stream(), request.headers.get("content-length"), settings.max_body_bytes)
+        raw = decompress(body, request.headers.get("content-encoding"), settings.max_body_bytes)
     except BodyError as exc:
         raise ApiError(exc.status, str(exc)) from exc
     try:

@@ -108,25 +108,36 @@ async def test_revoked_key_is_refused_within_a_second(ingest_server: IngestServe
         assert put.status_code == 403
 
 
-async def test_rate_limit_answers_429_with_retry_after(ingest_server: IngestServer) -> None:
+async def test_rate_limit_answers_429_with_retry_after_and_413_beyond_the_burst(ingest_server: IngestServer) -> None:
     async with httpx.AsyncClient(base_url=ingest_server.url) as client:
         operator = _auth(ingest_server.operator_key)
         tenant = (
             await client.put(
-                "/v1/admin/tenants/slow-tenant", json={"name": "Slow", "rate_limit_per_second": 1}, headers=operator
+                "/v1/admin/tenants/slow-tenant", json={"name": "Slow", "rate_limit_per_second": 100}, headers=operator
             )
         ).json()
-        assert tenant["rate_limit_per_second"] == 1
+        assert tenant["rate_limit_per_second"] == 100
         key = (
             await client.post("/v1/admin/keys", json={"tenant_id": "slow-tenant", "scope": "ingest"}, headers=operator)
         ).json()["key"]
-        batch = [message("slow-tenant", NOW) for _ in range(1000)]  # the bucket holds one maximal batch
-        first = await client.post("/v1/events", json=batch, headers=_auth(key))
-        second = await client.post("/v1/events", json=batch[:10], headers=_auth(key))
+        too_big = await client.post(
+            "/v1/events", json=[message("slow-tenant", NOW) for _ in range(201)], headers=_auth(key)
+        )
+        first = await client.post(
+            "/v1/events", json=[message("slow-tenant", NOW) for _ in range(200)], headers=_auth(key)
+        )
+        second = await client.post(
+            "/v1/events", json=[message("slow-tenant", NOW) for _ in range(150)], headers=_auth(key)
+        )
+    assert too_big.status_code == 413  # burst = 100/s x 2 s
+    assert (
+        too_big.json()["error"]
+        == "201 events exceed tenant 'slow-tenant''s burst of 200 events (100/s); send smaller batches"
+    )
     assert first.status_code == 200
     assert second.status_code == 429
     assert int(second.headers["retry-after"]) >= 1
-    assert "over its rate limit of 1 events/s" in second.json()["error"]
+    assert "over its rate limit of 100 events/s" in second.json()["error"]
 
 
 async def test_metrics_count_accepted_and_rejected_by_reason(ingest_server: IngestServer) -> None:

@@ -53,3 +53,40 @@ def test_validation_reports_index_event_id_and_field() -> None:
     assert [str(e.event_id) for e in accepted] == [good["event_id"]]
     assert [(r.index, r.event_id) for r in rejected] == [(1, bad["event_id"]), (2, None)]
     assert rejected[0].error.startswith("llm_call.output_tokens: Input should be a valid integer")
+
+
+def test_concatenated_gzip_members_are_all_read() -> None:
+    import gzip as _gzip
+
+    from ingest.parsing import decompress as _decompress
+
+    body = _gzip.compress(b'{"a": 1}\n') + _gzip.compress(b'{"b": 2}\n')
+    assert _decompress(body, "gzip", 1000) == b'{"a": 1}\n{"b": 2}\n'
+
+
+def test_a_truncated_gzip_stream_is_refused_not_read_short() -> None:
+    import gzip as _gzip
+
+    from ingest.parsing import BodyError as _BodyError
+    from ingest.parsing import decompress as _decompress
+
+    body = _gzip.compress(b'{"a": 1}\n' * 50)
+    with pytest.raises(_BodyError) as info:
+        _decompress(body[: len(body) // 2], "gzip", 10_000)
+    assert info.value.status == 400
+    assert "ends before its end marker" in str(info.value)
+
+
+async def test_read_body_refuses_a_declared_or_streamed_oversize_body() -> None:
+    from ingest.parsing import BodyError as _BodyError
+    from ingest.parsing import read_body
+
+    async def chunks(*parts: bytes):  # type: ignore[no-untyped-def]
+        for part in parts:
+            yield part
+
+    assert await read_body(chunks(b"ab", b"cd"), "4", 4) == b"abcd"
+    for length, parts in (("5", (b"abcde",)), (None, (b"abc", b"de"))):
+        with pytest.raises(_BodyError) as info:
+            await read_body(chunks(*parts), length, 4)
+        assert (info.value.status, str(info.value)) == (413, "body is larger than 4 bytes")

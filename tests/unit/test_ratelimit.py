@@ -9,8 +9,8 @@ RATE = 4.0  # events per second
 BURST = 2.5  # seconds -> capacity 10
 
 
-def limiter(min_capacity: int = 1) -> RateLimiter:
-    return RateLimiter(burst_seconds=BURST, min_capacity=min_capacity)
+def limiter() -> RateLimiter:
+    return RateLimiter(burst_seconds=BURST)
 
 
 def test_a_fresh_bucket_allows_up_to_its_capacity() -> None:
@@ -91,19 +91,21 @@ def test_each_tenant_uses_its_own_rate() -> None:
     assert lim.take("fast", 8, 16.0, now=0.0) == 0.5
 
 
-def test_min_capacity_guarantees_a_maximal_batch_fits() -> None:
-    lim = RateLimiter(burst_seconds=1.0, min_capacity=1000)
-    # a 1 event/s tenant would otherwise never fit a 1000-event batch
-    assert lim.take("tiny", 1000, 1.0, now=0.0) is None
-    assert lim.take("tiny", 1, 1.0, now=0.0) == 1.0
-    assert lim.take("tiny", 1000, 1.0, now=0.0) == 1000.0
-    assert lim.take("tiny", 1000, 1.0, now=1000.0) is None
-
-
-def test_capacity_is_rate_times_burst_when_larger_than_the_minimum() -> None:
-    lim = RateLimiter(burst_seconds=2.0, min_capacity=10)
-    assert lim.take("acme", 200, 100.0, now=0.0) is None  # capacity 200, not 10
+def test_capacity_is_rate_times_burst_and_at_least_one_event() -> None:
+    lim = RateLimiter(burst_seconds=2.0)
+    assert lim.capacity(100.0) == 200.0
+    assert lim.capacity(0.1) == 1.0
+    assert lim.take("acme", 200, 100.0, now=0.0) is None
     assert lim.take("acme", 1, 100.0, now=0.0) == 0.01
+
+
+def test_a_refund_gives_the_tokens_back() -> None:
+    lim = limiter()
+    assert lim.take("acme", 10, RATE, now=0.0) is None
+    lim.refund("acme", 10)
+    assert lim.take("acme", 10, RATE, now=0.0) is None
+    lim.refund("unknown", 5)  # no bucket yet: nothing to give back
+    assert lim.take("unknown", 10, RATE, now=0.0) is None
 
 
 def test_a_take_larger_than_capacity_is_never_allowed() -> None:

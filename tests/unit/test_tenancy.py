@@ -343,7 +343,7 @@ def test_invalid_record_is_logged_and_ignored(
         directory.apply(b"tenant:acme", value)
     assert (directory.tenants, directory.keys) == (before_tenants, before_keys)
     assert [r.levelname for r in caplog.records] == ["ERROR"]
-    assert "ignoring an invalid directory record b'tenant:acme'" in caplog.records[0].getMessage()
+    assert "ignoring an invalid directory record 'tenant:acme'" in caplog.records[0].getMessage()
 
 
 def test_denied_messages_never_contain_a_key() -> None:
@@ -357,3 +357,26 @@ def test_denied_messages_never_contain_a_key() -> None:
         "WRONG_SCOPE",
     }
     assert all("tsk_" not in d.value for d in Denied)
+
+
+def test_an_older_offset_never_undoes_a_newer_record() -> None:
+    from schemas.tenancy import TenantRecord, tenant_record_key
+
+    directory = Directory()
+    old = TenantRecord(tenant_id="acme", name="Acme", created_at=datetime(2026, 1, 1, tzinfo=UTC))
+    new = old.model_copy(update={"disabled": True})
+    directory.apply(tenant_record_key("acme"), new.model_dump_json().encode(), offset=7)
+    directory.apply(tenant_record_key("acme"), old.model_dump_json().encode(), offset=5)  # a late local apply
+    assert directory.tenants["acme"].disabled is True
+
+
+def test_a_record_whose_key_does_not_name_its_content_is_ignored(caplog: pytest.LogCaptureFixture) -> None:
+    from schemas.tenancy import TenantRecord
+
+    directory = Directory()
+    record = TenantRecord(tenant_id="acme", name="Acme", created_at=datetime(2026, 1, 1, tzinfo=UTC))
+    directory.apply(b"tenant:globex", record.model_dump_json().encode())
+    directory.apply(b"bogus:acme", None)
+    assert directory.tenants == {}
+    assert "does not name its content" in caplog.text
+    assert "ignoring a directory record with key 'bogus:acme'" in caplog.text
