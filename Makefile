@@ -76,4 +76,5 @@ bench-slice: install ## Throughput of the worker vs raw aiokafka consume, on the
 
 .PHONY: bench-ingest
 bench-ingest: install ## Ingest HTTP throughput and latency vs raw aiokafka produce (starts its own broker)
-	$(BIN)/python bench/ingest.py --events 200000
+	$(BIN)/python bench/ingest.py --events 200000 --concurrency 2
+	$(BIN)/python bench/ingest.py --events 200000 --concurrency 8 --profile-seconds 0
