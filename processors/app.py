@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import faust
 
 from processors.pipeline import BatchHandler
-from processors.rows import DeadLetter
+from processors.rows import DeadLetter, Record
 from processors.settings import WorkerSettings
 from processors.sink import EventSink
 from schemas.ddl import EVENTS_TABLE
+from schemas.rollups import ROLLUPS_TABLE
 from schemas.tenancy import PriceOverride
 from storage import Warehouse
 from tenancy.directory import Directory
+
+
+@cache
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def _record(message: Any) -> Record:
+    """The worker's view of a Faust message (its timestamp is the producer's CreateTime, in seconds)."""
+    ts = datetime.fromtimestamp(message.timestamp, UTC) if message.timestamp else None
+    return Record(message.key, message.value, message.partition, message.offset, ts)
 
 
 def create_app(
@@ -57,21 +72,38 @@ def create_app(
         delivered = await dlq_topic.send(key=dead.key, value=dead.value, headers={"tally-error": dead.reason.encode()})
         await delivered
 
+    def zone(tenant_id: str) -> ZoneInfo:
+        tenant = directory.tenant(tenant_id) if directory is not None else None
+        return _zone(tenant.timezone if tenant is not None else "UTC")
+
     handler = BatchHandler(
         warehouse,
-        database,
         EventSink(warehouse, f"{database}.{EVENTS_TABLE}"),
+        EventSink(warehouse, f"{database}.{ROLLUPS_TABLE}"),
+        database,
         send_dead,
         overrides,
-        timedelta(days=raw_retention_days),
+        zone,
+        retention=timedelta(days=raw_retention_days),
+        lateness=timedelta(seconds=settings.allowed_lateness_seconds),
+        range_span=settings.range_span,
     )
 
     @app.agent(events_topic)
     async def price_and_store(stream: Any) -> None:
-        # Records are acked only once `handle` returned: their rows are stored (processors.pipeline).
+        # Records are acked only once their offset range is complete and stored (processors.ranges).
+        pending: dict[int, list[Any]] = defaultdict(list)
         async for events in stream.noack_take(settings.batch_max, within=settings.batch_seconds):
-            await handler.handle(((ev.message.key, ev.message.value) for ev in events), clock())
+            records = [_record(ev.message) for ev in events]
+            handled = await handler.handle(records, clock())
+            for partition in handled.update.restarted:
+                pending[partition].clear()  # read again from an earlier offset: those will come back
             for ev in events:
-                await stream.ack(ev)
+                pending[ev.message.partition].append(ev)
+            for partition, below in handled.update.ack_below.items():
+                done = [ev for ev in pending[partition] if ev.message.offset < below]
+                pending[partition] = [ev for ev in pending[partition] if ev.message.offset >= below]
+                for ev in done:
+                    await stream.ack(ev)
 
     return app

@@ -11,6 +11,13 @@ DUPLICATES = Counter(
     "Events dropped as already seen: `batch` (twice in one batch) or `stored` (already in the warehouse).",
     ["where"],
 )
+REPLAYED = Counter(
+    "tally_worker_events_replayed", "Events read again after a restart or rebalance (recounted, not re-stored)."
+)
+LATE = Counter(
+    "tally_worker_events_late",
+    "Events later than the allowed lateness: stored raw, counted under type late; reconcile fixes their rollups.",
+)
 UNKNOWN_MODEL = Counter("tally_worker_unknown_model", "llm_call events whose model has no known price.")
 INSERT_RETRIES = Counter("tally_worker_insert_retries", "Failed warehouse inserts (each is retried).")
 

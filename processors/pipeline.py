@@ -1,68 +1,123 @@
 """What the worker does with one batch of records, in order; the Faust agent only feeds and acks it.
 
 1. decode, validate, bound-check and price (`processors.rows.build_batch`, pure);
-2. drop ids already stored (`processors.dedup`): a replayed batch finds its own rows;
-3. insert the rest in one statement, retrying until the warehouse takes it (`processors.sink`);
-4. send dead letters, each awaited until the broker acknowledged it.
+2. classify against what is stored (`processors.dedup`): new, replayed, duplicate;
+3. insert the new rows in one statement, retrying until the warehouse takes them (`processors.sink`);
+4. add the counted rows to the windows of their offset range and upsert the touched rollup rows
+   in one statement (`processors.windows`, `processors.ranges`);
+5. send dead letters, each awaited until the broker acknowledged it.
 
-Only when `handle` returns may the agent ack the batch's records (see processors.sink for why
-that makes totals exact).
+`handle` returns up to which offset each partition may be acked: only complete ranges, so a
+restart always re-reads a range from its start (see processors.ranges for the argument).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from processors import metrics
-from processors.dedup import drop_stored, stored_ids
+from processors.dedup import classify, stored_sources
 from processors.pricing import PriceBook
-from processors.rows import Batch, DeadLetter, OverrideLookup, build_batch
+from processors.ranges import RangeBook, RangeUpdate
+from processors.rows import Batch, DeadLetter, OverrideLookup, Record, Row, build_batch
 from processors.sink import EventSink
+from processors.windows import Agg, keys_of, rollup_row
 from storage import Warehouse
 
 log = logging.getLogger(__name__)
 
 SendDead = Callable[[DeadLetter], Awaitable[None]]
 """Publishes one dead letter and returns once the broker acknowledged it."""
+ZoneLookup = Callable[[str], ZoneInfo]
+"""tenant_id -> the time zone its windows are aligned to."""
+
+
+@dataclass(frozen=True, slots=True)
+class Handled:
+    batch: Batch
+    update: RangeUpdate
+    late: int
 
 
 class BatchHandler:
     def __init__(
         self,
         warehouse: Warehouse,
+        events_sink: EventSink,
+        rollups_sink: EventSink,
         database: str,
-        sink: EventSink,
         send_dead: SendDead,
         overrides: OverrideLookup,
+        zones: ZoneLookup,
         retention: timedelta,
+        lateness: timedelta,
+        range_span: int,
     ) -> None:
         self._warehouse = warehouse
+        self._events = events_sink
+        self._rollups = rollups_sink
         self._database = database
-        self._sink = sink
         self._send_dead = send_dead
         self._overrides = overrides
+        self._zones = zones
         self._retention = retention
+        self._lateness = lateness
         self._book = PriceBook()
+        self.ranges = RangeBook(range_span)
 
-    async def handle(self, records: Iterable[tuple[bytes | None, bytes]], now: datetime) -> Batch:
-        """Store one batch of (key, value) records; returns once everything is durable."""
+    async def handle(self, records: Sequence[Record], now: datetime) -> Handled:
+        """Store one batch; returns once rows, rollups and dead letters are durable."""
         batch = build_batch(records, self._book, now, self._overrides, self._retention)
-        rows = batch.rows
-        if rows:
-            lookup = functools.partial(stored_ids, self._warehouse, self._database, batch.rows)
-            rows = drop_stored(batch.rows, await self._sink.retrying(lookup))
-            metrics.DUPLICATES.labels("stored").inc(len(batch.rows) - len(rows))
-        await self._sink.write(rows)
-        metrics.EVENTS_STORED.inc(len(rows))
-        metrics.DUPLICATES.labels("batch").inc(batch.duplicates)
-        metrics.UNKNOWN_MODEL.inc(batch.unknown_model)
+        stored = {}
+        if batch.rows:
+            lookup = functools.partial(stored_sources, self._warehouse, self._database, batch.rows)
+            stored = await self._events.retrying(lookup)
+        classified = classify(batch.rows, stored)
+        await self._events.write(classified.new)
+        update, late = self._aggregate(records, batch, classified.counted)
+        await self._rollups.write([rollup_row(key, agg, p, r, v) for (p, r, key), (agg, v) in update.touched.items()])
         for dead in batch.dead:
             await self._send_dead(dead)
             metrics.DEAD_LETTERS.labels(metrics.dead_letter_reason(dead.reason)).inc()
             log.warning("dead-lettered a record: %s", dead.reason)
-        if batch.unknown_model:
-            log.info("%d llm_call events with a model genai-prices does not price", batch.unknown_model)
-        return batch
+        metrics.EVENTS_STORED.inc(len(classified.new))
+        metrics.DUPLICATES.labels("batch").inc(batch.duplicates)
+        metrics.DUPLICATES.labels("stored").inc(classified.duplicates)
+        metrics.REPLAYED.inc(len(classified.counted) - len(classified.new))
+        metrics.UNKNOWN_MODEL.inc(batch.unknown_model)
+        metrics.LATE.inc(late)
+        return Handled(batch, update, late)
+
+    def _aggregate(self, records: Sequence[Record], batch: Batch, counted: list[Row]) -> tuple[RangeUpdate, int]:
+        """Walk the records in offset order: every record advances its partition's range, counted
+        rows add to their windows (too-late ones only to the 'late' counter of their arrival)."""
+        times = {
+            (row["source_partition"], row["source_offset"]): t for row, t in zip(batch.rows, batch.times, strict=True)
+        }
+        arrivals = {
+            (r["source_partition"], r["source_offset"]): a for r, a in zip(batch.rows, batch.arrivals, strict=True)
+        }
+        by_position = {(row["source_partition"], row["source_offset"]): row for row in counted}
+        update, late = RangeUpdate(), 0
+        for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+            current = self.ranges.advance(record.partition, record.offset, update)
+            row = by_position.get((record.partition, record.offset))
+            if row is None:
+                continue
+            position = (record.partition, record.offset)
+            ts, arrival = times[position], arrivals[position]
+            zone = self._zones(row["tenant_id"])
+            partial = Agg()
+            partial.add_row(row)
+            if arrival is not None and arrival - ts > self._lateness:
+                late += 1
+                keys = keys_of(row, arrival, zone, kind="late")
+            else:
+                keys = keys_of(row, ts, zone)
+            self.ranges.add(current, record.partition, record.offset, keys, partial, update)
+        return update, late

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from pydantic import ValidationError
@@ -60,6 +60,10 @@ class Batch:
     """What one batch of records became."""
 
     rows: list[Row] = field(default_factory=list)
+    times: list[datetime] = field(default_factory=list)
+    """Each row's event timestamp (the windows it belongs to)."""
+    arrivals: list[datetime | None] = field(default_factory=list)
+    """Each row's Kafka record timestamp (when ingest accepted it), when known: lateness is measured on it."""
     dead: list[DeadLetter] = field(default_factory=list)
     unknown_model: int = 0
     duplicates: int = 0
@@ -162,14 +166,24 @@ MAX_AHEAD = timedelta(days=1)
 """Events further in the future than this are dead letters (ingest already refuses beyond its skew)."""
 
 
+class Record(NamedTuple):
+    """One Kafka record as the worker read it."""
+
+    key: bytes | None
+    value: bytes
+    partition: int = 0
+    offset: int = 0
+    timestamp: datetime | None = None
+
+
 def build_batch(
-    records: Iterable[tuple[bytes | None, bytes]],
+    records: Iterable[Record | tuple[bytes | None, bytes]],
     book: PriceBook,
     ingested_at: datetime,
     overrides: OverrideLookup = _no_overrides,
     retention: timedelta | None = None,
 ) -> Batch:
-    """Decode, validate and price a batch of (key, value) records.
+    """Decode, validate and price a batch of records (or bare (key, value) pairs).
 
     Records that are not JSON, not a valid event, whose key is not the event's tenant, older than
     the raw `retention` (the table would drop them on insert) or more than a day ahead become dead
@@ -182,7 +196,9 @@ def build_batch(
     batch = Batch()
     stamp = ch_datetime64(ingested_at)
     seen: set[tuple[str, str]] = set()
-    for key, value in records:
+    for item in records:
+        record = item if isinstance(item, Record) else Record(*item)
+        key, value = record.key, record.value
         try:
             event = parse_event(orjson.loads(value))
         except orjson.JSONDecodeError as exc:
@@ -206,7 +222,10 @@ def build_batch(
             continue
         seen.add(identity)
         row = event_row(event, book, stamp, overrides)
+        row["source_partition"], row["source_offset"] = record.partition, record.offset
         if row["price_status"] == "unknown_model":
             batch.unknown_model += 1
         batch.rows.append(row)
+        batch.times.append(event.timestamp)
+        batch.arrivals.append(record.timestamp)
     return batch

@@ -31,6 +31,11 @@ class WorkerSettings(BaseSettings):
     """Largest batch written to the warehouse in one insert."""
     batch_seconds: float = Field(default=0.5, gt=0)
     """Longest time a record waits in a batch before it is written."""
+    allowed_lateness_seconds: float = Field(default=7200, ge=0)
+    """An event this much later than its timestamp (by its Kafka timestamp) still updates its windows;
+    later ones are stored raw and counted as late (reconcile corrects their windows)."""
+    range_span: int = Field(default=5000, ge=1)
+    """Offsets per range: acks wait for a whole range, and a restart re-reads at most this many per partition."""
     data_dir: Path = Path("var/faust")
     """Faust's local data folder."""
     log_level: str = "info"

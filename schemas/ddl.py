@@ -71,6 +71,9 @@ EVENTS_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("properties", "Map(String, String)"),
     ("schema_version", "UInt16"),
     ("ingested_at", "DateTime64(3, 'UTC')"),
+    # where the worker read it: a replay recognises its own rows by (partition, offset)
+    ("source_partition", "UInt32"),
+    ("source_offset", "UInt64"),
 )
 
 EVENTS_COLUMN_NAMES: Final = tuple(name for name, _ in EVENTS_COLUMNS)
@@ -124,13 +127,17 @@ def render_ddl(database: str, raw_retention_days: int = 30, dedup_window_days: i
         ),
         (
             f"CREATE TABLE IF NOT EXISTS {db}.{EVENT_IDS_TABLE} (\n"
-            "    tenant_id LowCardinality(String),\n    event_id UUID,\n    ingested_at DateTime64(3, 'UTC')\n)\n"
+            "    tenant_id LowCardinality(String),\n    event_id UUID,\n    ingested_at DateTime64(3, 'UTC'),\n"
+            "    source_partition UInt32,\n    source_offset UInt64\n)\n"
             "ENGINE = ReplacingMergeTree(ingested_at)\n"
             "ORDER BY (tenant_id, event_id)\n"
             f"TTL toDateTime(ingested_at) + INTERVAL {int(dedup_window_days)} DAY"
         ),
+        f"ALTER TABLE {db}.{EVENT_IDS_TABLE} ADD COLUMN IF NOT EXISTS source_partition UInt32",
+        f"ALTER TABLE {db}.{EVENT_IDS_TABLE} ADD COLUMN IF NOT EXISTS source_offset UInt64",
+        f"DROP VIEW IF EXISTS {db}.{EVENT_IDS_TABLE}_mv",  # v1 of the view, without the source columns
         (
-            f"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{EVENT_IDS_TABLE}_mv TO {db}.{EVENT_IDS_TABLE} "
-            f"AS SELECT tenant_id, event_id, ingested_at FROM {db}.{EVENTS_TABLE}"
+            f"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{EVENT_IDS_TABLE}_mv2 TO {db}.{EVENT_IDS_TABLE} "
+            f"AS SELECT tenant_id, event_id, ingested_at, source_partition, source_offset FROM {db}.{EVENTS_TABLE}"
         ),
     ]

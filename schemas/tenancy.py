@@ -18,8 +18,9 @@ import secrets
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from schemas.types import ShortText, TenantId, Timestamp
 
@@ -30,6 +31,17 @@ KEY_PREFIX = "tsk_"
 _KEY = re.compile(r"^tsk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 
 Rate = Annotated[Decimal, Field(ge=0, max_digits=20, decimal_places=12)]
+
+
+def _known_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r} (use an IANA name such as Europe/Paris)") from exc
+    return name
+
+
+TimeZoneName = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_known_zone)]
 
 
 class PriceOverride(BaseModel):
@@ -62,6 +74,8 @@ class TenantRecord(BaseModel):
     """Events per second ingest accepts for the tenant (None: the service default)."""
     price_overrides: dict[str, PriceOverride] = Field(default_factory=dict)
     """`provider/model` -> the tenant's price for that model."""
+    timezone: TimeZoneName = "UTC"
+    """IANA time zone the tenant's hour and day windows are aligned to (e.g. Europe/Paris)."""
 
 
 class ApiKeyRecord(BaseModel):

@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.ddl import check_identifier, render_ddl
+from schemas.rollups import render_rollup_ddl
 from storage.base import Warehouse
 
 
@@ -24,6 +25,12 @@ class WarehouseSettings(BaseSettings):
     """Database holding tallystream's tables."""
     raw_retention_days: int = Field(default=30, ge=1)
     """How long raw priced events are kept."""
+    rollup_minute_retention_days: int = Field(default=7, ge=1)
+    """How long minute rollups are kept."""
+    rollup_hour_retention_days: int = Field(default=400, ge=1)
+    """How long hour rollups are kept."""
+    rollup_day_retention_days: int = Field(default=1830, ge=1)
+    """How long day rollups are kept."""
     dedup_window_days: int = Field(default=7, ge=1)
     """How long an event id is remembered: a re-send within this window is dropped."""
 
@@ -40,6 +47,12 @@ async def open_warehouse(settings: WarehouseSettings) -> Warehouse:
         from storage.chdb_store import ChdbWarehouse
 
         warehouse = ChdbWarehouse(settings.chdb_path)
-    for statement in render_ddl(settings.database, settings.raw_retention_days, settings.dedup_window_days):
+    rollup_retention = {
+        "minute": settings.rollup_minute_retention_days,
+        "hour": settings.rollup_hour_retention_days,
+        "day": settings.rollup_day_retention_days,
+    }
+    statements = render_ddl(settings.database, settings.raw_retention_days, settings.dedup_window_days)
+    for statement in statements + render_rollup_ddl(settings.database, rollup_retention):
         await warehouse.execute(statement)
     return warehouse

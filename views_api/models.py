@@ -63,3 +63,42 @@ class Costs(ApiModel):
     total_reasoning_tokens: int
     unknown_model_requests: int
     by_model: list[ModelCost]
+
+
+class RollupPoint(ApiModel):
+    """Totals of one window and key (see schemas.rollups.ROLLUP_DIMENSIONS for d1..d3 per type)."""
+
+    window_start: datetime
+    type: str
+    d1: str
+    d2: str
+    d3: str
+    events: int
+    errors: int
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int
+    reasoning_tokens: int
+    cost_usd: Decimal
+    unpriced: int
+    latency_ms_sum: int
+    latency_buckets: list[int]
+    """Counts per latency bucket (bounds in schemas.rollups.LATENCY_BOUNDS_MS)."""
+    revenue: Decimal
+    rating_sum: int
+    rating_count: int
+    thumbs_up: int
+    thumbs_down: int
+    zero_results: int
+    sessions: int
+    """Distinct sessions in the window."""
+    end_users: int
+    """Distinct end users in the window."""
+
+
+class RollupSeries(ApiModel):
+    tenant_id: str
+    granularity: str
+    since: datetime
+    until: datetime
+    points: list[RollupPoint]

@@ -17,7 +17,15 @@ from pydantic import BaseModel, Field
 
 from ingest.auth import require
 from ingest.errors import ApiError
-from schemas.tenancy import ApiKeyRecord, PriceOverride, Scope, TenantRecord, key_record_key, tenant_record_key
+from schemas.tenancy import (
+    ApiKeyRecord,
+    PriceOverride,
+    Scope,
+    TenantRecord,
+    TimeZoneName,
+    key_record_key,
+    tenant_record_key,
+)
 from schemas.types import ShortText, TenantId
 from tenancy.directory import Directory, Principal
 from tenancy.kafka_log import DirectoryWriter
@@ -31,6 +39,8 @@ class TenantIn(BaseModel):
     disabled: bool = False
     rate_limit_per_second: Annotated[float, Field(gt=0)] | None = None
     price_overrides: dict[str, PriceOverride] = Field(default_factory=dict)
+    timezone: TimeZoneName = "UTC"
+    """IANA time zone of the tenant's hour and day windows."""
 
 
 class KeyIn(BaseModel):

@@ -1,26 +1,32 @@
-"""The worker's per-batch steps against an in-memory warehouse: replays and re-sends store nothing twice."""
+"""The worker's per-batch steps against an in-memory warehouse: replays and re-sends count nothing twice."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 
 from processors.pipeline import BatchHandler
-from processors.rows import DeadLetter
+from processors.rows import DeadLetter, Record
 from processors.sink import EventSink
 from tests.factories import llm_call, message
+from tests.rates import expected_cost
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+UTC_ZONE = ZoneInfo("UTC")
 
 
 class MemoryWarehouse:
-    """Inserts kept in a list; the dedup query answered from them, like `event_ids` would."""
+    """Inserts kept per table; the dedup query answered from the events, like `event_ids` would;
+    rollups kept like a ReplacingMergeTree (highest version per key wins)."""
 
     def __init__(self, fail_inserts: int = 0) -> None:
-        self.rows: list[Mapping[str, Any]] = []
+        self.events: list[Mapping[str, Any]] = []
+        self.rollups: dict[tuple[Any, ...], Mapping[str, Any]] = {}
         self.fail_inserts = fail_inserts
 
     async def execute(self, sql: str) -> None:
@@ -30,54 +36,114 @@ class MemoryWarehouse:
         if self.fail_inserts:
             self.fail_inserts -= 1
             raise RuntimeError("warehouse unavailable")
-        self.rows.extend(rows)
+        if table.endswith(".events"):
+            self.events.extend(rows)
+            return
+        for row in rows:
+            key = tuple(row[k] for k in ("tenant_id", "granularity", "window_start", "type", "d1", "d2", "d3"))
+            key += (row["domain"], row["source_partition"], row["range_id"])
+            if key not in self.rollups or self.rollups[key]["version"] <= row["version"]:
+                self.rollups[key] = row
 
     async def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         assert params is not None and "event_ids" in sql
         wanted = set(params["ids"])
-        return [{"tenant_id": r["tenant_id"], "id": r["event_id"]} for r in self.rows if r["event_id"] in wanted]
+        return [
+            {
+                "tenant_id": r["tenant_id"],
+                "id": r["event_id"],
+                "source_partition": r["source_partition"],
+                "source_offset": r["source_offset"],
+            }
+            for r in self.events
+            if r["event_id"] in wanted
+        ]
 
     async def close(self) -> None:
         pass
 
+    def total(self, granularity: str, type_: str, measure: str) -> Any:
+        rows = [r for r in self.rollups.values() if r["granularity"] == granularity and r["type"] == type_]
+        return sum((r[measure] for r in rows), Decimal(0) if measure == "cost_usd" else 0)
 
-def _handler(warehouse: MemoryWarehouse, dead: list[DeadLetter]) -> BatchHandler:
+
+def _handler(warehouse: MemoryWarehouse, dead: list[DeadLetter], span: int = 4) -> BatchHandler:
     async def send_dead(letter: DeadLetter) -> None:
         dead.append(letter)
 
-    sink = EventSink(warehouse, "db.events", first_backoff=0, max_backoff=0)
-    return BatchHandler(warehouse, "db", sink, send_dead, lambda *_: None, timedelta(days=30))
+    def sink(table: str) -> EventSink:
+        return EventSink(warehouse, table, first_backoff=0, max_backoff=0)
+
+    return BatchHandler(
+        warehouse,
+        sink("db.events"),
+        sink("db.rollups"),
+        "db",
+        send_dead,
+        lambda *_: None,
+        lambda _: UTC_ZONE,
+        retention=timedelta(days=30),
+        lateness=timedelta(hours=2),
+        range_span=span,
+    )
 
 
-def _records(events: list[dict[str, Any]]) -> list[tuple[bytes, bytes]]:
-    return [(e["tenant_id"].encode(), orjson.dumps(e)) for e in events]
+def _records(events: list[dict[str, Any]], partition: int = 0, first_offset: int = 0) -> list[Record]:
+    return [
+        Record(e["tenant_id"].encode(), orjson.dumps(e), partition, first_offset + i, NOW) for i, e in enumerate(events)
+    ]
 
 
-async def test_a_replayed_batch_and_a_later_resend_store_each_event_once() -> None:
+async def test_replays_and_resends_are_counted_once_in_raw_and_rollups() -> None:
     warehouse, dead = MemoryWarehouse(), []
-    handler = _handler(warehouse, dead)
-    events = [llm_call("acme", NOW - timedelta(minutes=1)) for _ in range(5)] + [message("acme", NOW)]
-    await handler.handle(_records(events), NOW)
-    replay = await handler.handle(_records(events), NOW)  # crash after the insert, before the commit
-    new = message("acme", NOW)
-    resend = await handler.handle(_records([*events[:2], new]), NOW + timedelta(hours=5))
-    assert sorted(r["event_id"] for r in warehouse.rows) == sorted([e["event_id"] for e in [*events, new]])
-    assert (len(replay.rows), len(resend.rows)) == (6, 3)  # built, then dropped as stored (all but `new`)
+    calls = [llm_call("acme", NOW - timedelta(minutes=1), input_tokens=100 * (i + 1)) for i in range(6)]
+    log = _records([*calls, message("acme", NOW), calls[0]])  # offsets 0..7; offset 7 re-sends calls[0]
+    first = _handler(warehouse, dead)
+    await first.handle(log[:3], NOW)
+    handled = await first.handle(log[3:6], NOW)
+    assert handled.update.ack_below == {0: 4}  # range 0 (offsets 0-3) is complete: ack below 4
+    # the worker dies; a new one re-reads from the committed boundary (4) to the end, then from 0 again
+    second = _handler(warehouse, dead)
+    await second.handle(log[4:], NOW)
+    await second.handle(log, NOW)  # a deep replay from offset 0: recomputes, stores nothing new
+    assert sorted(r["event_id"] for r in warehouse.events) == sorted(
+        e["event_id"] for e in [*calls, orjson.loads(log[6].value)]
+    )
+    want_cost = sum(expected_cost("openai", "gpt-4o-mini", c["input_tokens"], c["output_tokens"], 0) for c in calls)
+    for granularity in ("minute", "hour", "day"):
+        assert warehouse.total(granularity, "llm_call", "events") == 6
+        assert warehouse.total(granularity, "llm_call", "input_tokens") == 2100
+        assert warehouse.total(granularity, "llm_call", "cost_usd") == want_cost
+        assert warehouse.total(granularity, "message", "events") == 1
     assert dead == []
 
 
-async def test_failed_inserts_are_retried_until_stored_and_bad_records_dead_lettered() -> None:
+async def test_failed_inserts_are_retried_and_bad_records_dead_lettered() -> None:
     warehouse, dead = MemoryWarehouse(fail_inserts=3), []
     handler = _handler(warehouse, dead)
     good = llm_call("acme", NOW - timedelta(minutes=1))
     too_old = llm_call("acme", NOW - timedelta(days=31))
     future = message("acme", NOW + timedelta(days=2))
-    records = [*_records([good, too_old, future]), (b"acme", b"{nope")]
-    batch = await handler.handle(records, NOW)
-    assert [r["event_id"] for r in warehouse.rows] == [good["event_id"]]
+    records = [*_records([good, too_old, future]), Record(b"acme", b"{nope", 0, 3, NOW)]
+    handled = await handler.handle(records, NOW)
+    assert [r["event_id"] for r in warehouse.events] == [good["event_id"]]
     assert [d.reason.split(":")[0] for d in dead] == [
         "timestamp older than the raw retention of 30 days",
         "timestamp more than a day in the future",
         "not JSON",
     ]
-    assert batch.duplicates == 0
+    assert handled.update.ack_below == {}  # range 0 not complete yet
+    assert warehouse.total("day", "llm_call", "events") == 1
+
+
+async def test_events_later_than_the_lateness_count_as_late_in_their_arrival_window() -> None:
+    warehouse, dead = MemoryWarehouse(), []
+    handler = _handler(warehouse, dead)
+    on_time = llm_call("acme", NOW - timedelta(hours=1))
+    late = llm_call("acme", NOW - timedelta(hours=3))
+    handled = await handler.handle(_records([on_time, late]), NOW)
+    assert handled.late == 1
+    assert warehouse.total("hour", "llm_call", "events") == 1
+    (late_row,) = [r for r in warehouse.rollups.values() if r["type"] == "late" and r["granularity"] == "hour"]
+    assert (late_row["d1"], late_row["window_start"], late_row["events"]) == ("llm_call", "2026-11-21 12:00:00", 1)
+    assert len(warehouse.events) == 2  # both stored raw

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 
@@ -12,7 +12,7 @@ from schemas.types import TenantId
 from views_api import queries
 from views_api.auth import tenant_reader
 from views_api.deps import DatabaseDep, NowDep, WarehouseDep
-from views_api.models import Costs, ModelCost, Overview
+from views_api.models import Costs, ModelCost, Overview, RollupPoint, RollupSeries
 
 router = APIRouter(prefix="/api/dashboard/{tenant_id}", tags=["dashboard"], dependencies=[Depends(tenant_reader)])
 
@@ -55,3 +55,20 @@ async def costs(
         unknown_model_requests=sum(m.unknown_model_requests for m in by_model),
         by_model=by_model,
     )
+
+
+@router.get("/rollups", response_model=RollupSeries)
+async def rollups(
+    tenant_id: TenantPath,
+    warehouse: WarehouseDep,
+    database: DatabaseDep,
+    now: NowDep,
+    granularity: Annotated[Literal["minute", "hour", "day"], Query(description="Window size.")] = "hour",
+    days: Annotated[int, Query(ge=1, le=1830, description="Length of the period, ending now.")] = 1,
+    type: Annotated[str | None, Query(max_length=64, description="Only this event type (or 'late').")] = None,
+) -> RollupSeries:
+    """Windowed aggregates from the stream rollups: every window and key of the period."""
+    since = now - timedelta(days=days)
+    q = queries.rollup_series(database, tenant_id, granularity, since, now + timedelta(seconds=1), type)
+    points = [RollupPoint(**row) for row in await warehouse.query(q.sql, q.params)]
+    return RollupSeries(tenant_id=tenant_id, granularity=granularity, since=since, until=now, points=points)

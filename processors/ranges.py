@@ -1,0 +1,77 @@
+"""Offset ranges: how windowed aggregates survive crashes, replays and rebalances exactly (pure).
+
+Each Kafka partition is cut into fixed offset ranges, `range_id = offset // span`. For the open
+range of each partition the worker keeps the aggregates of the events read so far and, after each
+batch, upserts every key the batch touched as one row per (key, partition, range_id) with
+`version` = the last offset read (ReplacingMergeTree keeps the highest version). Records are acked
+only once their range is complete (a record of a later range was read), so the committed offset is
+always a range boundary, and a restarted or newly assigned worker re-reads a range from its start:
+it recomputes the same aggregate from the same records and writes it with a version at least as
+high. Which events count is the same in every pass: events first stored from this very
+(partition, offset) count, later copies of an id do not (processors.pipeline), and lateness is
+measured on the record's Kafka timestamp, not on the worker's clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from processors.windows import Agg, Key
+
+
+@dataclass(slots=True)
+class OpenRange:
+    range_id: int
+    last_offset: int
+    aggs: dict[Key, Agg] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class RangeUpdate:
+    """What one batch changed: rows to upsert, and up to which offset each partition may be acked."""
+
+    touched: dict[tuple[int, int, Key], tuple[Agg, int]] = field(default_factory=dict)
+    """(partition, range_id, key) -> (the key's aggregate over the range up to `version`, version).
+
+    The version is the offset of the key's last event so far: a row of version v holds exactly the
+    key's events of the range with offsets <= v, whichever worker wrote it, so the highest version
+    is always the most complete and never counts an event twice."""
+    ack_below: dict[int, int] = field(default_factory=dict)
+    """partition -> every record with a smaller offset may be acked (its range is complete)."""
+    restarted: set[int] = field(default_factory=set)
+    """Partitions read again from an earlier offset (replay after a rebalance): drop their pending acks."""
+
+
+class RangeBook:
+    """The open range of every partition this worker reads."""
+
+    def __init__(self, span: int) -> None:
+        if span < 1:
+            raise ValueError("span must be at least 1")
+        self.span = span
+        self._open: dict[int, OpenRange] = {}
+
+    def advance(self, partition: int, offset: int, update: RangeUpdate) -> OpenRange:
+        """The open range for a record at (partition, offset), opening or restarting it as needed."""
+        range_id = offset // self.span
+        current = self._open.get(partition)
+        if current is not None and offset <= current.last_offset:  # read again: start over from here
+            update.restarted.add(partition)
+            current = None
+        if current is None or current.range_id != range_id:
+            if current is not None and range_id > current.range_id:
+                update.ack_below[partition] = range_id * self.span
+            current = self._open[partition] = OpenRange(range_id, offset)
+        current.last_offset = offset
+        return current
+
+    def add(
+        self, current: OpenRange, partition: int, offset: int, keys: list[Key], partial: Agg, update: RangeUpdate
+    ) -> None:
+        """Count `partial` (one event, at `offset`, already `advance`d to) under `keys` in `current`."""
+        for key in keys:
+            agg = current.aggs.get(key)
+            if agg is None:
+                agg = current.aggs[key] = Agg()
+            agg.merge(partial)
+            update.touched[(partition, current.range_id, key)] = (agg, offset)
