@@ -54,14 +54,21 @@ class ChdbWarehouse(ThreadConfined):
         await self._run(self._query_sync, sql, "CSV", None)
 
     async def insert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        if not rows:
-            return
-        body = encode_json_each_row(rows).decode()
-        await self._run(self._query_sync, f"INSERT INTO {table} FORMAT JSONEachRow\n{body}", "CSV", None)
+        if rows:
+            await self.insert_json_each_row(table, encode_json_each_row(rows))
+
+    async def insert_json_each_row(self, table: str, body: bytes) -> None:
+        """Insert rows already encoded as JSONEachRow."""
+        sql = f"INSERT INTO {table} FORMAT JSONEachRow\n{body.decode()}"
+        await self._run(self._query_sync, sql, "CSV", None)
 
     async def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
-        payload = await self._run(self._query_sync, sql, "JSONCompact", params)
-        return decode_json_compact(payload)
+        return decode_json_compact(await self.query_json_compact(sql, params))
+
+    async def query_json_compact(self, sql: str, params: Mapping[str, Any] | None = None) -> bytes:
+        """The result of a SELECT as JSONCompact bytes (the wire form of the store service)."""
+        payload: bytes = await self._run(self._query_sync, sql, "JSONCompact", params)
+        return payload
 
     async def close(self) -> None:
         await self._run(self._session.close)

@@ -19,6 +19,10 @@ class WarehouseSettings(BaseSettings):
 
     clickhouse_url: SecretStr | None = Field(default=None, validation_alias="CLICKHOUSE_URL")
     """A ClickHouse server (http://user:password@host:8123); unset means embedded chDB."""
+    store_url: str | None = None
+    """A `tallystream-store` process serving the embedded engine to this one (local multi-process)."""
+    store_token: SecretStr | None = None
+    """Bearer token of the store, if it requires one."""
     chdb_path: Path = Path("var/chdb")
     """Data folder of the embedded engine."""
     database: str = "tallystream"
@@ -39,7 +43,12 @@ async def open_warehouse(settings: WarehouseSettings) -> Warehouse:
     """Connect to the configured warehouse and create the schema if needed."""
     check_identifier(settings.database)
     warehouse: Warehouse
-    if settings.clickhouse_url is not None:
+    if settings.store_url is not None:
+        from storage.remote import RemoteWarehouse
+
+        token = settings.store_token.get_secret_value() if settings.store_token else None
+        warehouse = RemoteWarehouse(settings.store_url, token)
+    elif settings.clickhouse_url is not None:
         from storage.server_store import ClickHouseServerWarehouse
 
         warehouse = ClickHouseServerWarehouse(settings.clickhouse_url.get_secret_value())

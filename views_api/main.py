@@ -73,10 +73,10 @@ def create_app(
 def main() -> None:
     """Serve the views API alone; needs a ClickHouse server (the embedded engine lives in the worker)."""
     warehouse_settings = WarehouseSettings()
-    if warehouse_settings.clickhouse_url is None:
+    if warehouse_settings.clickhouse_url is None and warehouse_settings.store_url is None:
         sys.exit(
-            "tallystream-views alone needs CLICKHOUSE_URL: with the embedded chDB engine the views "
-            "run inside the worker process (tallystream-combined)."
+            "tallystream-views alone needs CLICKHOUSE_URL (or TALLY_STORE_URL): with the embedded chDB "
+            "engine the views run inside the worker process (tallystream-combined) or read a tallystream-store."
         )
     settings = ViewsSettings()
     warehouse = asyncio.run(open_warehouse(warehouse_settings))
