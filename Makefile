@@ -69,6 +69,10 @@ clean: ## Remove local data (var/) but keep the venv and the broker jars
 	bash deploy/kafka/kafka.sh stop
 	find var -mindepth 1 -maxdepth 1 ! -name kafka-libs -exec rm -rf {} +
 
+.PHONY: chaos
+chaos: install ## 200k events through worker SIGKILLs, a broker restart and a store outage; exits 1 unless totals are exact
+	$(BIN)/tallystream-chaos --events 200000 --seconds 90
+
 .PHONY: bench-slice
 bench-slice: install ## Throughput of the worker vs raw aiokafka consume, on the local broker
 	bash deploy/kafka/kafka.sh start

@@ -55,6 +55,10 @@ def create_app(
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         producer_enable_idempotence=True,
+        broker_session_timeout=settings.session_timeout_seconds,
+        broker_heartbeat_interval=max(1.0, settings.session_timeout_seconds / 4),
+        # a killed worker holds up a rebalance until this expires: keep it short, batches are short
+        broker_rebalance_timeout=settings.session_timeout_seconds * 2,
     )
     events_topic = app.topic(
         settings.events_topic,

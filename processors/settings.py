@@ -34,6 +34,8 @@ class WorkerSettings(BaseSettings):
     allowed_lateness_seconds: float = Field(default=7200, ge=0)
     """An event this much later than its timestamp (by its Kafka timestamp) still updates its windows;
     later ones are stored raw and counted as late (reconcile corrects their windows)."""
+    session_timeout_seconds: float = Field(default=10.0, ge=3)
+    """How long the group waits for a silent worker before moving its partitions to the others."""
     range_span: int = Field(default=5000, ge=1)
     """Offsets per range: acks wait for a whole range, and a restart re-reads at most this many per partition."""
     data_dir: Path = Path("var/faust")
