@@ -4,9 +4,11 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY schemas schemas
 COPY storage storage
+COPY tenancy tenancy
 COPY ingest ingest
 COPY processors processors
 COPY views_api views_api
 COPY deploy deploy
+COPY tallystream_sdk tallystream_sdk
 RUN pip install --no-cache-dir .
 USER nobody

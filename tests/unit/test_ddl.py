@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -17,15 +18,22 @@ from schemas.ddl import (
 N_COLUMNS = len(EVENTS_COLUMNS)
 
 
-def test_statements_come_in_order_database_table_alters_dedup_table_view() -> None:
+def test_statements_come_in_order_database_table_alters_dedup_table_alters_old_view_view() -> None:
     statements = render_ddl("tally_test", raw_retention_days=30, dedup_window_days=7)
-    # CREATE DATABASE, CREATE TABLE events, one ALTER per column, CREATE TABLE event_ids, the view
-    assert len(statements) == 2 + N_COLUMNS + 2
+    # CREATE DATABASE, CREATE TABLE events, one ALTER per column, CREATE TABLE event_ids, its two
+    # ALTERs, DROP of the v1 view, the v2 view
+    assert len(statements) == 2 + N_COLUMNS + 5
     assert statements[0].startswith("CREATE DATABASE")
     assert statements[1].startswith("CREATE TABLE IF NOT EXISTS tally_test.events (")
-    assert all(s.startswith("ALTER TABLE tally_test.events ADD COLUMN IF NOT EXISTS ") for s in statements[2:-2])
-    assert statements[-2].startswith("CREATE TABLE IF NOT EXISTS tally_test.event_ids (")
-    assert statements[-1].startswith("CREATE MATERIALIZED VIEW IF NOT EXISTS tally_test.event_ids_mv ")
+    assert all(s.startswith("ALTER TABLE tally_test.events ADD COLUMN IF NOT EXISTS ") for s in statements[2:-5])
+    assert statements[-5].startswith("CREATE TABLE IF NOT EXISTS tally_test.event_ids (")
+    assert statements[-4:] == [
+        "ALTER TABLE tally_test.event_ids ADD COLUMN IF NOT EXISTS source_partition UInt32",
+        "ALTER TABLE tally_test.event_ids ADD COLUMN IF NOT EXISTS source_offset UInt64",
+        "DROP VIEW IF EXISTS tally_test.event_ids_mv",
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS tally_test.event_ids_mv2 TO tally_test.event_ids "
+        "AS SELECT tenant_id, event_id, ingested_at, source_partition, source_offset FROM tally_test.events",
+    ]
 
 
 def test_events_table_ddl_is_a_replacing_merge_tree_keyed_by_event_id() -> None:
@@ -37,7 +45,8 @@ def test_events_table_ddl_is_a_replacing_merge_tree_keyed_by_event_id() -> None:
     assert "    cost_usd Decimal(38, 12),\n" in create_table
     assert "    revenue Decimal(38, 12),\n" in create_table
     assert "    dimensions Map(LowCardinality(String), String),\n" in create_table
-    assert "    ingested_at DateTime64(3, 'UTC')\n)\n" in create_table
+    assert "    ingested_at DateTime64(3, 'UTC'),\n" in create_table
+    assert "    source_partition UInt32,\n    source_offset UInt64\n)\n" in create_table
     assert create_table.endswith(
         "ENGINE = ReplacingMergeTree(ingested_at)\n"
         "PARTITION BY toYYYYMM(ts)\n"
@@ -61,18 +70,24 @@ def test_one_add_column_if_not_exists_per_column_in_table_order() -> None:
     assert alters[0] == "ALTER TABLE tally_test.events ADD COLUMN IF NOT EXISTS tenant_id LowCardinality(String)"
     assert "ALTER TABLE tally_test.events ADD COLUMN IF NOT EXISTS audio_seconds Float64" in alters
     assert "ALTER TABLE tally_test.events ADD COLUMN IF NOT EXISTS thumbs Int8" in alters
+    assert alters[-2:] == [
+        "ALTER TABLE tally_test.events ADD COLUMN IF NOT EXISTS source_partition UInt32",
+        "ALTER TABLE tally_test.events ADD COLUMN IF NOT EXISTS source_offset UInt64",
+    ]
     assert (
         "ALTER TABLE tally_test.events ADD COLUMN IF NOT EXISTS measures Map(LowCardinality(String), Float64)" in alters
     )
 
 
 def test_event_ids_table_is_a_replacing_merge_tree_with_the_dedup_ttl() -> None:
-    event_ids = render_ddl("tally_test", raw_retention_days=90, dedup_window_days=3)[-2]
+    event_ids = render_ddl("tally_test", raw_retention_days=90, dedup_window_days=3)[-5]
     assert event_ids == (
         "CREATE TABLE IF NOT EXISTS tally_test.event_ids (\n"
         "    tenant_id LowCardinality(String),\n"
         "    event_id UUID,\n"
-        "    ingested_at DateTime64(3, 'UTC')\n"
+        "    ingested_at DateTime64(3, 'UTC'),\n"
+        "    source_partition UInt32,\n"
+        "    source_offset UInt64\n"
         ")\n"
         "ENGINE = ReplacingMergeTree(ingested_at)\n"
         "ORDER BY (tenant_id, event_id)\n"
@@ -80,29 +95,65 @@ def test_event_ids_table_is_a_replacing_merge_tree_with_the_dedup_ttl() -> None:
     )
 
 
-def test_materialized_view_copies_ids_of_every_insert_into_event_ids() -> None:
+def test_existing_event_ids_table_gains_the_source_columns_in_place() -> None:
+    alters = render_ddl("tally_test")[-4:-2]
+    assert alters == [
+        "ALTER TABLE tally_test.event_ids ADD COLUMN IF NOT EXISTS source_partition UInt32",
+        "ALTER TABLE tally_test.event_ids ADD COLUMN IF NOT EXISTS source_offset UInt64",
+    ]
+
+
+def test_old_view_is_dropped_before_the_new_one_is_created() -> None:
+    statements = render_ddl("tally_test")
+    drop = statements.index("DROP VIEW IF EXISTS tally_test.event_ids_mv")
+    create = next(i for i, s in enumerate(statements) if s.startswith("CREATE MATERIALIZED VIEW"))
+    assert drop == len(statements) - 2
+    assert create == len(statements) - 1
+    # the v1 view is the only thing dropped, and the v2 view has another name (not dropped again)
+    assert [s for s in statements if s.startswith("DROP")] == ["DROP VIEW IF EXISTS tally_test.event_ids_mv"]
+    assert " tally_test.event_ids_mv2 " in statements[create]
+
+
+def test_materialized_view_copies_ids_and_sources_of_every_insert_into_event_ids() -> None:
     view = render_ddl("tally_test")[-1]
     assert view == (
-        "CREATE MATERIALIZED VIEW IF NOT EXISTS tally_test.event_ids_mv TO tally_test.event_ids "
-        "AS SELECT tenant_id, event_id, ingested_at FROM tally_test.events"
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS tally_test.event_ids_mv2 TO tally_test.event_ids "
+        "AS SELECT tenant_id, event_id, ingested_at, source_partition, source_offset FROM tally_test.events"
     )
 
 
 def test_defaults_are_30_days_raw_retention_and_7_days_dedup_window() -> None:
     statements = render_ddl("d")
     assert statements[1].endswith("TTL toDateTime(ts) + INTERVAL 30 DAY")
-    assert statements[-2].endswith("TTL toDateTime(ingested_at) + INTERVAL 7 DAY")
+    assert statements[-5].endswith("TTL toDateTime(ingested_at) + INTERVAL 7 DAY")
 
 
 def test_retention_and_window_are_independent() -> None:
     statements = render_ddl("d", raw_retention_days=1, dedup_window_days=365)
     assert statements[1].endswith("INTERVAL 1 DAY")
-    assert statements[-2].endswith("INTERVAL 365 DAY")
+    assert statements[-5].endswith("INTERVAL 365 DAY")
 
 
 def test_every_statement_is_idempotent() -> None:
-    for statement in render_ddl("d"):
-        assert "IF NOT EXISTS" in statement, statement
+    statements = render_ddl("d")
+    for statement in statements:
+        assert re.match(
+            r"CREATE (DATABASE|TABLE|MATERIALIZED VIEW) IF NOT EXISTS "
+            r"|ALTER TABLE d\.\w+ ADD COLUMN IF NOT EXISTS "
+            r"|DROP (VIEW|TABLE) IF EXISTS ",
+            statement,
+        ), statement
+    kinds = [" ".join(s.split()[:2]) for s in statements]
+    assert kinds == [
+        "CREATE DATABASE",
+        "CREATE TABLE",
+        *["ALTER TABLE"] * N_COLUMNS,
+        "CREATE TABLE",
+        "ALTER TABLE",
+        "ALTER TABLE",
+        "DROP VIEW",
+        "CREATE MATERIALIZED",
+    ]
 
 
 def test_table_names() -> None:
@@ -112,7 +163,15 @@ def test_table_names() -> None:
 def test_column_names_are_unique_and_match_columns() -> None:
     assert len(set(EVENTS_COLUMN_NAMES)) == len(EVENTS_COLUMN_NAMES) == N_COLUMNS
     assert tuple(name for name, _ in EVENTS_COLUMNS) == EVENTS_COLUMN_NAMES
-    assert EVENTS_COLUMN_NAMES[-4:] == ("price_status", "properties", "schema_version", "ingested_at")
+    assert EVENTS_COLUMN_NAMES[-6:] == (
+        "price_status",
+        "properties",
+        "schema_version",
+        "ingested_at",
+        "source_partition",
+        "source_offset",
+    )
+    assert EVENTS_COLUMNS[-2:] == (("source_partition", "UInt32"), ("source_offset", "UInt64"))
 
 
 @pytest.mark.parametrize("name", ["x; DROP TABLE y", "1abc", "a.b", "", "a" * 64, "a-b", "a b", "é"])

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from processors.pricing import PriceBook
-from processors.rows import build_batch, event_row
+from processors.rows import Batch, Record, build_batch, event_row
 from schemas.ddl import EVENTS_COLUMN_NAMES
 from schemas.events import parse_event
 from schemas.tenancy import PriceOverride
@@ -94,6 +94,9 @@ EMPTY = {
     "dimensions": {},
     "measures": {},
     "properties": {},
+    # a bare (key, value) record has no position: 0 / 0
+    "source_partition": 0,
+    "source_offset": 0,
 }
 
 #: The columns each type fills (beyond the common ones).
@@ -359,6 +362,89 @@ def test_record_without_a_key_is_accepted() -> None:
 def test_empty_batch() -> None:
     batch = build_batch([], PriceBook(), NOW)
     assert (batch.rows, batch.dead, batch.unknown_model, batch.duplicates) == ([], [], 0, 0)
+    assert (batch.times, batch.arrivals) == ([], [])
+
+
+# --- record positions, event times and arrivals ------------------------------------------------
+
+ARRIVAL = datetime(2026, 11, 21, 10, 30, 5, 250000, tzinfo=UTC)
+
+
+def test_record_position_goes_into_the_row_and_times_and_arrivals_are_filled() -> None:
+    doc = llm_call("acme", TS)
+    record = Record(b"acme", orjson.dumps(doc), partition=7, offset=123_456_789_012, timestamp=ARRIVAL)
+    batch = build_batch([record], PriceBook(), NOW)
+    assert batch.dead == []
+    (row,) = batch.rows
+    assert tuple(row) == EVENTS_COLUMN_NAMES
+    assert (row["source_partition"], row["source_offset"]) == (7, 123_456_789_012)
+    assert (row["event_id"], row["ts"]) == (doc["event_id"], "2026-11-21 10:30:00.123")
+    assert batch.times == [TS]
+    assert batch.arrivals == [ARRIVAL]
+
+
+def test_record_fields_and_defaults() -> None:
+    assert Record._fields == ("key", "value", "partition", "offset", "timestamp")
+    assert Record(b"k", b"v") == (b"k", b"v", 0, 0, None)
+    assert Batch() == Batch([], [], [], [], 0, 0)
+
+
+def test_bare_pair_has_position_zero_and_no_arrival() -> None:
+    batch = build_batch([rec(message("acme", TS))], PriceBook(), NOW)
+    (row,) = batch.rows
+    assert (row["source_partition"], row["source_offset"]) == (0, 0)
+    assert batch.times == [TS]
+    assert batch.arrivals == [None]
+
+
+def test_records_and_bare_pairs_can_be_mixed() -> None:
+    first, second = message("acme", TS), llm_call("acme", TS)
+    batch = build_batch([Record(b"acme", orjson.dumps(first), 3, 40), rec(second)], PriceBook(), NOW)
+    assert [(r["event_id"], r["source_partition"], r["source_offset"]) for r in batch.rows] == [
+        (first["event_id"], 3, 40),
+        (second["event_id"], 0, 0),
+    ]
+    assert batch.arrivals == [None, None]
+
+
+def test_times_are_the_event_timestamps_in_utc() -> None:
+    docs = [
+        message("acme", TS, timestamp="2026-11-21T12:30:00.5+02:00"),
+        message("acme", TS, timestamp="2026-11-20T23:59:59Z"),
+    ]
+    batch = build_batch([Record(b"acme", orjson.dumps(d), 0, i) for i, d in enumerate(docs)], PriceBook(), NOW)
+    assert batch.times == [
+        datetime(2026, 11, 21, 10, 30, 0, 500000, tzinfo=UTC),
+        datetime(2026, 11, 20, 23, 59, 59, tzinfo=UTC),
+    ]
+    assert all(t.utcoffset() is not None and t.utcoffset().total_seconds() == 0 for t in batch.times)
+
+
+def test_times_and_arrivals_stay_parallel_to_rows_when_records_are_dropped() -> None:
+    kept_a = llm_call("acme", TS)
+    kept_b = message("acme", TS, timestamp="2026-11-21T09:00:00Z")
+    arrival = [datetime(2026, 11, 21, 10, 30, s, tzinfo=UTC) for s in range(6)]
+    records = [
+        Record(b"acme", b"{not json", 2, 10, arrival[0]),
+        Record(b"acme", orjson.dumps(kept_a), 2, 11, arrival[1]),
+        Record(b"globex", orjson.dumps(message("acme", TS)), 2, 12, arrival[2]),  # wrong key
+        Record(b"acme", orjson.dumps(kept_a), 2, 13, arrival[3]),  # duplicate of offset 11
+        Record(b"acme", orjson.dumps(kept_b), 2, 14, arrival[4]),
+        Record(b"acme", orjson.dumps(llm_call("acme", TS, timestamp="2026-11-23T00:00:00Z")), 2, 15, arrival[5]),
+    ]
+    batch = build_batch(records, PriceBook(), NOW)
+    assert [(r["event_id"], r["source_offset"]) for r in batch.rows] == [
+        (kept_a["event_id"], 11),
+        (kept_b["event_id"], 14),
+    ]
+    assert batch.times == [TS, datetime(2026, 11, 21, 9, 0, tzinfo=UTC)]
+    assert batch.arrivals == [arrival[1], arrival[4]]
+    assert batch.duplicates == 1
+    assert [d.reason.split(":")[0] for d in batch.dead] == [
+        "not JSON",
+        "record key is not the event's tenant_id",
+        "timestamp more than a day in the future",
+    ]
 
 
 def test_bad_records_become_dead_letters_with_reasons() -> None:
