@@ -59,6 +59,9 @@ def create_app(
         broker_heartbeat_interval=max(1.0, settings.session_timeout_seconds / 4),
         # a killed worker holds up a rebalance until this expires: keep it short, batches are short
         broker_rebalance_timeout=settings.session_timeout_seconds * 2,
+        # records of an open range stay unacked by design (processors.ranges): waiting for them to be
+        # acked before a rebalance or a shutdown would wait for the range to fill
+        stream_wait_empty=False,
     )
     events_topic = app.topic(
         settings.events_topic,

@@ -26,7 +26,7 @@ from processors.pricing import PriceBook
 from processors.ranges import RangeBook, RangeUpdate
 from processors.rows import Batch, DeadLetter, OverrideLookup, Record, Row, build_batch
 from processors.sink import EventSink
-from processors.windows import Agg, keys_of, rollup_row
+from processors.windows import keys_of, rollup_row
 from storage import Warehouse
 
 log = logging.getLogger(__name__)
@@ -112,12 +112,10 @@ class BatchHandler:
             position = (record.partition, record.offset)
             ts, arrival = times[position], arrivals[position]
             zone = self._zones(row["tenant_id"])
-            partial = Agg()
-            partial.add_row(row)
             if arrival is not None and arrival - ts > self._lateness:
                 late += 1
                 keys = keys_of(row, arrival, zone, kind="late")
             else:
                 keys = keys_of(row, ts, zone)
-            self.ranges.add(current, record.partition, record.offset, keys, partial, update)
+            self.ranges.add(current, record.partition, record.offset, keys, row, update)
         return update, late

@@ -14,7 +14,9 @@ measured on the record's Kafka timestamp, not on the worker's clock.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from processors.windows import Agg, Key
 
@@ -66,12 +68,18 @@ class RangeBook:
         return current
 
     def add(
-        self, current: OpenRange, partition: int, offset: int, keys: list[Key], partial: Agg, update: RangeUpdate
+        self,
+        current: OpenRange,
+        partition: int,
+        offset: int,
+        keys: list[Key],
+        row: Mapping[str, Any],
+        update: RangeUpdate,
     ) -> None:
-        """Count `partial` (one event, at `offset`, already `advance`d to) under `keys` in `current`."""
+        """Count one stored event (`row`, at `offset`, already `advance`d to) under `keys` in `current`."""
         for key in keys:
             agg = current.aggs.get(key)
             if agg is None:
                 agg = current.aggs[key] = Agg()
-            agg.merge(partial)
+            agg.add_row(row)
             update.touched[(partition, current.range_id, key)] = (agg, offset)

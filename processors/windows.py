@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,6 +25,7 @@ Key = tuple[str, str, datetime, str, str, str, str, str]
 
 _ZERO = Decimal(0)
 UTC_ZONE = ZoneInfo("UTC")
+"""The zone of tenants without one (`ZoneInfo` caches instances: `ZoneInfo("UTC") is UTC_ZONE`)."""
 
 
 def window_start(ts: datetime, granularity: str, tz: ZoneInfo) -> datetime:
@@ -31,6 +33,13 @@ def window_start(ts: datetime, granularity: str, tz: ZoneInfo) -> datetime:
 
     Day windows run from local midnight to local midnight (23 or 25 hours across DST changes).
     """
+    if tz is UTC_ZONE and ts.tzinfo is UTC:  # the common case, without time zone arithmetic
+        if granularity == "minute":
+            return ts.replace(second=0, microsecond=0)
+        if granularity == "hour":
+            return ts.replace(minute=0, second=0, microsecond=0)
+        if granularity == "day":
+            return ts.replace(hour=0, minute=0, second=0, microsecond=0)
     local = ts.astimezone(tz)
     if granularity == "minute":
         start = local.replace(second=0, microsecond=0)
@@ -186,13 +195,18 @@ def keys_of(row: Mapping[str, Any], ts: datetime, tz: ZoneInfo, kind: str | None
     return [(tenant, g, window_start(ts, g, tz), type_, d1, d2, d3, domain) for g in GRANULARITIES]
 
 
+@lru_cache(maxsize=4096)
+def _ch_seconds(start: datetime) -> str:
+    return start.strftime("%Y-%m-%d %H:%M:%S")
+
+
 def rollup_row(key: Key, agg: Agg, source_partition: int, range_id: int, version: int) -> Row:
     """The rollups-table row of one key's aggregate over one range (keys: `ROLLUP_COLUMN_NAMES`)."""
     tenant_id, granularity, start, type_, d1, d2, d3, domain = key
     return {
         "tenant_id": tenant_id,
         "granularity": granularity,
-        "window_start": start.strftime("%Y-%m-%d %H:%M:%S"),
+        "window_start": _ch_seconds(start),
         "type": type_,
         "d1": d1,
         "d2": d2,
@@ -218,8 +232,8 @@ def rollup_row(key: Key, agg: Agg, source_partition: int, range_id: int, version
         "thumbs_up": agg.thumbs_up,
         "thumbs_down": agg.thumbs_down,
         "zero_results": agg.zero_results,
-        "sessions": sorted(agg.sessions),
-        "end_users": sorted(agg.end_users),
+        "sessions": list(agg.sessions),
+        "end_users": list(agg.end_users),
         "measures": dict(agg.measures),
         "version": version,
     }

@@ -18,7 +18,8 @@ def row(tenant_id: str, event_id: str, **extra: Any) -> dict[str, Any]:
 
 def test_stored_ids_sql_text() -> None:
     assert stored_ids_sql("tally") == (
-        "SELECT DISTINCT tenant_id, toString(event_id) AS id FROM tally.event_ids "
+        "SELECT DISTINCT tenant_id, toString(event_id) AS id, source_partition, source_offset "
+        "FROM tally.event_ids "
         "WHERE tenant_id IN {tenants:Array(String)} AND event_id IN {ids:Array(UUID)}"
     )
 
@@ -63,7 +64,7 @@ class FakeWarehouse:
 
 
 async def test_stored_ids_asks_once_with_the_batch_tenants_and_ids() -> None:
-    warehouse = FakeWarehouse([{"tenant_id": "acme", "id": A2}])
+    warehouse = FakeWarehouse([{"tenant_id": "acme", "id": A2, "source_partition": 3, "source_offset": 17}])
     rows = [row("globex", A1), row("acme", A2), row("acme", A3)]
     found = await stored_ids(warehouse, "tally", rows)  # type: ignore[arg-type]
     assert found == {("acme", A2)}
@@ -74,3 +75,24 @@ async def test_stored_ids_of_no_rows_does_not_query() -> None:
     warehouse = FakeWarehouse([])
     assert await stored_ids(warehouse, "tally", []) == set()  # type: ignore[arg-type]
     assert warehouse.calls == []
+
+
+async def test_stored_sources_and_classify_tell_new_replayed_and_duplicate_apart() -> None:
+    from processors.dedup import classify, stored_sources
+
+    answer = [
+        {"tenant_id": "acme", "id": A1, "source_partition": 2, "source_offset": 10},
+        {"tenant_id": "acme", "id": A2, "source_partition": 2, "source_offset": 11},
+    ]
+    warehouse = FakeWarehouse(answer)
+    rows = [
+        {**row("acme", A1), "source_partition": 2, "source_offset": 10},  # this very record: replayed
+        {**row("acme", A2), "source_partition": 2, "source_offset": 40},  # stored from another: duplicate
+        {**row("acme", A3), "source_partition": 2, "source_offset": 41},  # new
+    ]
+    sources = await stored_sources(warehouse, "tally", rows)  # type: ignore[arg-type]
+    assert sources == {("acme", A1): {(2, 10)}, ("acme", A2): {(2, 11)}}
+    out = classify(rows, sources)
+    assert [r["event_id"] for r in out.new] == [A3]
+    assert [r["event_id"] for r in out.counted] == [A1, A3]
+    assert out.duplicates == 1
