@@ -1,18 +1,18 @@
-"""Writing priced rows to the warehouse: the at-least-once half of exact totals.
+"""Writing rows to the warehouse: the at-least-once half of exact totals.
 
 The guarantee, and where each part of it is kept:
 
 1. The agent reads a batch without acknowledging it (`noack_take`).
-2. `EventSink.write` inserts the whole batch in one statement and returns only once the warehouse
-   accepted it; on failure it retries with capped exponential backoff, forever. Nothing is acked
-   while a write is failing, so consumption stops instead of dropping data.
-3. Only then are the batch's records acked, and Faust commits offsets up to the highest
-   contiguous acked offset. A crash before the commit replays the batch: at-least-once.
-4. Before inserting, the worker drops rows whose (tenant_id, event_id) is already stored
-   (processors.dedup): a replayed batch, or an event re-sent within the dedup window, is skipped.
-   Behind that, the events table is a ReplacingMergeTree whose sorting key ends in `event_id`,
-   read with FINAL: a copy that slips past the lookup still collapses into one row. At-least-once
-   delivery into an idempotent table gives totals that count every accepted event exactly once.
+2. `EventSink.write` inserts rows in one statement and returns only once the warehouse accepted
+   them; on failure it retries with capped exponential backoff, forever. Nothing is acked while a
+   write is failing, so consumption stops instead of dropping data. Retrying a statement that did
+   land is harmless: raw rows collapse (ReplacingMergeTree + FINAL), rollup rows carry a version.
+3. Records are acked only once their whole offset range is stored (processors.ranges), and Faust
+   commits offsets up to the highest contiguous acked offset: a crash replays whole ranges.
+4. The replay is recognised (processors.dedup): a record stored before from the same (partition,
+   offset) is not stored again but is recounted in the range being rebuilt; another record with a
+   stored id is a duplicate and counts nowhere. At-least-once delivery into idempotent writes gives
+   totals that count every accepted event exactly once (docs/decisions/0003 and 0005).
 """
 
 from __future__ import annotations

@@ -49,8 +49,10 @@ def window_start(ts: datetime, granularity: str, tz: ZoneInfo) -> datetime:
         start = local.replace(hour=0, minute=0, second=0, microsecond=0)
     else:
         raise ValueError(f"unknown granularity {granularity!r}")
-    # `replace` keeps the offset of `local`; rebuild the wall time in `tz` for the right one
-    wall = datetime(start.year, start.month, start.day, start.hour, start.minute, tzinfo=tz)
+    # `replace` keeps the offset of `local`; rebuild the wall time in `tz` for the right one. Minute and
+    # hour windows keep `fold`, so the repeated hour of a DST fall-back is its own window.
+    fold = local.fold if granularity != "day" else 0
+    wall = datetime(start.year, start.month, start.day, start.hour, start.minute, tzinfo=tz, fold=fold)
     return wall.astimezone(UTC)
 
 
