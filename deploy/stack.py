@@ -175,6 +175,9 @@ def main() -> None:
         print(f"tallystream stack failed: {exc}", file=sys.stderr)
         raise SystemExit(1) from exc
     finally:
+        # a second Ctrl-C (or the terminal's SIGINT to the whole group) must not cut the cleanup short
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         print("stopping tallystream ...", flush=True)
         stack.stop_children()
         stack.stop_kafka()
