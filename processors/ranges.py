@@ -3,7 +3,7 @@
 Each Kafka partition is cut into fixed offset ranges, `range_id = offset // span`. For the open
 range of each partition the worker keeps the aggregates of the events read so far and, after each
 batch, upserts every key the batch touched as one row per (key, partition, range_id) with
-`version` = the last offset read (ReplacingMergeTree keeps the highest version). Records are acked
+`version` = the offset of the key's last event so far (ReplacingMergeTree keeps the highest version). Records are acked
 only once their range is complete (a record of a later range was read), so the committed offset is
 always a range boundary, and a restarted or newly assigned worker re-reads a range from its start:
 it recomputes the same aggregate from the same records and writes it with a version at least as

@@ -12,7 +12,7 @@ import bisect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Context, Decimal
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,6 +24,8 @@ Key = tuple[str, str, datetime, str, str, str, str, str]
 """(tenant_id, granularity, window_start (UTC), type, d1, d2, d3, domain)"""
 
 _ZERO = Decimal(0)
+_MONEY = Context(prec=60)
+"""Sums of Decimal(38, 12) amounts need more than the default 28 significant digits."""
 UTC_ZONE = ZoneInfo("UTC")
 """The zone of tenants without one (`ZoneInfo` caches instances: `ZoneInfo("UTC") is UTC_ZONE`)."""
 
@@ -111,12 +113,12 @@ class Agg:
         self.cached_input_tokens += other.cached_input_tokens
         self.reasoning_tokens += other.reasoning_tokens
         self.audio_seconds += other.audio_seconds
-        self.cost_usd += other.cost_usd
+        self.cost_usd = _MONEY.add(self.cost_usd, other.cost_usd)
         self.unpriced += other.unpriced
         self.latency_ms_sum += other.latency_ms_sum
         self.latency_buckets = [a + b for a, b in zip(self.latency_buckets, other.latency_buckets, strict=True)]
         self.content_chars += other.content_chars
-        self.revenue += other.revenue
+        self.revenue = _MONEY.add(self.revenue, other.revenue)
         self.rating_sum += other.rating_sum
         self.rating_count += other.rating_count
         self.thumbs_up += other.thumbs_up
@@ -138,7 +140,8 @@ class Agg:
             self.sessions.add(row["session_id"])
         if row["end_user_id"]:
             self.end_users.add(row["end_user_id"])
-        if kind in ("llm_call", "tool_call", "search", "session_ended"):
+        if kind in ("llm_call", "tool_call", "search", "session_ended") and row["latency_ms"] > 0:
+            # 0 means "not measured" (a session_ended without duration_ms, a search without latency)
             self.latency_ms_sum += row["latency_ms"]
             self.latency_buckets[latency_bucket(row["latency_ms"])] += 1
         if kind == "llm_call":
@@ -147,12 +150,12 @@ class Agg:
             self.cached_input_tokens += row["cached_input_tokens"]
             self.reasoning_tokens += row["reasoning_tokens"]
             self.audio_seconds += row["audio_seconds"]
-            self.cost_usd += row["cost_usd"]
+            self.cost_usd = _MONEY.add(self.cost_usd, row["cost_usd"])
             self.unpriced += row["price_status"] == "unknown_model"
         elif kind == "message":
             self.content_chars += row["content_chars"]
         elif kind == "conversion":
-            self.revenue += row["revenue"]
+            self.revenue = _MONEY.add(self.revenue, row["revenue"])
         elif kind == "feedback":
             if row["rating"]:
                 self.rating_sum += row["rating"]

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,7 +20,7 @@ NOW = datetime(2026, 11, 21, 10, 31, tzinfo=UTC)
 BOOK = PriceBook()
 
 
-def rec(event: dict) -> tuple[bytes, bytes]:
+def rec(event: dict[str, Any]) -> tuple[bytes, bytes]:
     return event["tenant_id"].encode(), orjson.dumps(event)
 
 
@@ -417,7 +417,7 @@ def test_times_are_the_event_timestamps_in_utc() -> None:
         datetime(2026, 11, 21, 10, 30, 0, 500000, tzinfo=UTC),
         datetime(2026, 11, 20, 23, 59, 59, tzinfo=UTC),
     ]
-    assert all(t.utcoffset() is not None and t.utcoffset().total_seconds() == 0 for t in batch.times)
+    assert [t.utcoffset() for t in batch.times] == [timedelta(0), timedelta(0)]
 
 
 def test_times_and_arrivals_stay_parallel_to_rows_when_records_are_dropped() -> None:
