@@ -57,11 +57,6 @@ def classify(rows: Sequence[Row], stored: Sources) -> Classified:
     return out
 
 
-def drop_stored(rows: Sequence[Row], stored: set[tuple[str, str]]) -> list[Row]:
-    """`rows` without those whose (tenant_id, event_id) is in `stored`."""
-    return [row for row in rows if (row["tenant_id"], row["event_id"]) not in stored]
-
-
 async def stored_sources(warehouse: Warehouse, database: str, rows: Sequence[Row]) -> Sources:
     """Where each already-stored (tenant_id, event_id) of `rows` was stored from."""
     if not rows:
@@ -75,8 +70,3 @@ async def stored_sources(warehouse: Warehouse, database: str, rows: Sequence[Row
             (int(r["source_partition"]), int(r["source_offset"]))
         )
     return sources
-
-
-async def stored_ids(warehouse: Warehouse, database: str, rows: Sequence[Row]) -> set[tuple[str, str]]:
-    """The (tenant_id, event_id) pairs of `rows` that the warehouse already holds."""
-    return set(await stored_sources(warehouse, database, rows))

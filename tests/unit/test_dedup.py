@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from processors.dedup import drop_stored, stored_ids, stored_ids_sql
+from processors.dedup import stored_ids_sql, stored_sources
 
 A1 = "00000000-0000-4000-8000-000000000001"
 A2 = "00000000-0000-4000-8000-000000000002"
@@ -30,29 +30,6 @@ def test_stored_ids_sql_rejects_a_bad_database(name: str) -> None:
         stored_ids_sql(name)
 
 
-def test_drop_stored_removes_stored_pairs_and_keeps_order() -> None:
-    rows = [row("acme", A1, n=1), row("acme", A2, n=2), row("globex", A1, n=3), row("acme", A3, n=4)]
-    kept = drop_stored(rows, {("acme", A1), ("acme", A3)})
-    assert kept == [row("acme", A2, n=2), row("globex", A1, n=3)]
-
-
-def test_drop_stored_matches_tenant_and_id_together() -> None:
-    rows = [row("acme", A1), row("globex", A2)]
-    assert drop_stored(rows, {("globex", A1), ("acme", A2)}) == rows
-
-
-def test_drop_stored_with_nothing_stored_keeps_everything_in_a_new_list() -> None:
-    rows = [row("acme", A1), row("acme", A2)]
-    kept = drop_stored(rows, set())
-    assert kept == rows
-    assert kept is not rows
-
-
-def test_drop_stored_of_everything_and_of_nothing() -> None:
-    assert drop_stored([row("acme", A1)], {("acme", A1)}) == []
-    assert drop_stored([], {("acme", A1)}) == []
-
-
 class FakeWarehouse:
     def __init__(self, answer: list[dict[str, Any]]) -> None:
         self.answer = answer
@@ -66,19 +43,19 @@ class FakeWarehouse:
 async def test_stored_ids_asks_once_with_the_batch_tenants_and_ids() -> None:
     warehouse = FakeWarehouse([{"tenant_id": "acme", "id": A2, "source_partition": 3, "source_offset": 17}])
     rows = [row("globex", A1), row("acme", A2), row("acme", A3)]
-    found = await stored_ids(warehouse, "tally", rows)  # type: ignore[arg-type]
-    assert found == {("acme", A2)}
+    found = await stored_sources(warehouse, "tally", rows)  # type: ignore[arg-type]
+    assert found == {("acme", A2): {(3, 17)}}
     assert warehouse.calls == [(stored_ids_sql("tally"), {"tenants": ["acme", "globex"], "ids": [A1, A2, A3]})]
 
 
 async def test_stored_ids_of_no_rows_does_not_query() -> None:
     warehouse = FakeWarehouse([])
-    assert await stored_ids(warehouse, "tally", []) == set()  # type: ignore[arg-type]
+    assert await stored_sources(warehouse, "tally", []) == {}  # type: ignore[arg-type]
     assert warehouse.calls == []
 
 
 async def test_stored_sources_and_classify_tell_new_replayed_and_duplicate_apart() -> None:
-    from processors.dedup import classify, stored_sources
+    from processors.dedup import classify
 
     answer = [
         {"tenant_id": "acme", "id": A1, "source_partition": 2, "source_offset": 10},
