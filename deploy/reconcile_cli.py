@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from processors.reconcile import reconcile
@@ -24,7 +24,15 @@ async def _main(args: argparse.Namespace) -> None:
     settings = WarehouseSettings()
     warehouse = await open_warehouse(settings)
     try:
-        written = await reconcile(warehouse, settings.database, args.tenant, since, until, zone)
+        written = await reconcile(
+            warehouse,
+            settings.database,
+            args.tenant,
+            since,
+            until,
+            zone,
+            retention=timedelta(days=settings.raw_retention_days),
+        )
     finally:
         await warehouse.close()
     print(f"{args.tenant}: {written} window keys reconciled from {since.isoformat()} to {until.isoformat()}")

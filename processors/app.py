@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import faust
+from faust.types import TP
 
 from processors.pipeline import BatchHandler
 from processors.rows import DeadLetter, Record
@@ -100,7 +101,19 @@ def create_app(
     async def price_and_store(stream: Any) -> None:
         # Records are acked only once their offset range is complete and stored (processors.ranges).
         pending: dict[int, list[Any]] = defaultdict(list)
-        async for events in stream.noack_take(settings.batch_max, within=settings.batch_seconds):
+        async for taken in stream.noack_take(settings.batch_max, within=settings.batch_seconds):
+            # records fetched before a rebalance belong to the old assignment: they come back
+            generation = app.consumer_generation_id
+            events = [ev for ev in taken if ev.message.generation_id == generation]
+            first: dict[int, int] = {}
+            for ev in events:
+                first.setdefault(ev.message.partition, ev.message.offset)
+            for partition, offset in handler.ranges.realign(first).items():
+                await app.consumer.seek(TP(settings.events_topic, partition), offset)
+                pending[partition].clear()
+                events = [ev for ev in events if ev.message.partition != partition]
+            if not events:
+                continue
             records = [_record(ev.message) for ev in events]
             handled = await handler.handle(records, clock())
             for partition in handled.update.restarted:

@@ -52,6 +52,33 @@ class RangeBook:
             raise ValueError("span must be at least 1")
         self.span = span
         self._open: dict[int, OpenRange] = {}
+        self._sought: set[tuple[int, int]] = set()
+
+    def realign(self, first_offsets: dict[int, int]) -> dict[int, int]:
+        """Partitions that must be read again from an earlier offset before this batch counts.
+
+        A range may only be built from its first offset on. Given each partition's first offset in
+        a batch, returns partition -> offset to seek to when the batch would start a range in the
+        middle (a fresh start or a replay at a mid-range offset) or skip records of the open range
+        (a gap: records lost between batches, e.g. an agent restart). Each (partition, offset) is
+        sought once: if the log no longer holds the range start (retention), the range is built
+        from what remains. The state of a realigned partition is dropped.
+        """
+        seek: dict[int, int] = {}
+        for partition, offset in first_offsets.items():
+            current = self._open.get(partition)
+            if current is not None and offset == current.last_offset + 1:
+                self._sought = {s for s in self._sought if s[0] != partition}  # progress: seeks may repeat
+                continue  # contiguous: the common case
+            if current is not None and offset > current.last_offset + 1:
+                target = current.range_id * self.span  # a gap: rebuild the open range from its start
+            else:
+                target = offset - offset % self.span  # a (re)start: from the start of its range
+            if target != offset and (partition, target) not in self._sought:
+                self._sought.add((partition, target))
+                self._open.pop(partition, None)
+                seek[partition] = target
+        return seek
 
     def advance(self, partition: int, offset: int, update: RangeUpdate) -> OpenRange:
         """The open range for a record at (partition, offset), opening or restarting it as needed."""

@@ -6,15 +6,15 @@ span from the raw table (FINAL: deduplicated) with the stream's own aggregation 
 what the stream rows already hold, and writes the difference as one correction row per key
 (`source_partition = RECONCILE_PARTITION`, `range_id = 0`). Running it again recomputes the same
 difference against the same stream rows and replaces the correction: idempotent. Distinct-count
-sets carry the full raw set (union semantics). Run it for spans older than the lateness, where the
-stream no longer writes (it also corrects windows after a tenant's price override changes).
+sets carry the full raw set (union semantics). Run it only for spans the stream no longer writes
+(older than the lateness, with the workers caught up) and still within the raw retention.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -76,6 +76,7 @@ async def reconcile(
     until: datetime,
     zone: ZoneInfo,
     clock: Callable[[], float] = time.time,
+    retention: timedelta | None = None,
 ) -> int:
     """Correct every window of `tenant_id` whose events lie in [since, until); returns rows written.
 
@@ -83,6 +84,9 @@ async def reconcile(
     so that every window touched is recomputed whole.
     """
     db = check_identifier(database)
+    since, until = since.astimezone(UTC), until.astimezone(UTC)
+    if retention is not None and since < datetime.now(UTC) - retention:
+        raise ValueError(f"reconcile needs raw events: {since.isoformat()} is older than the raw retention")
     raw = await warehouse.query(
         f"SELECT * FROM {db}.{EVENTS_TABLE} FINAL WHERE tenant_id = {{tenant:String}} "
         "AND ts >= {since:DateTime64(3)} AND ts < {until:DateTime64(3)}",

@@ -210,10 +210,12 @@ def build_batch(
         if key is not None and key.decode(errors="replace") != event.tenant_id:
             batch.dead.append(DeadLetter(key, value, "record key is not the event's tenant_id"))
             continue
-        if oldest is not None and event.timestamp < oldest:
+        # bounds against when ingest accepted the record (its Kafka timestamp), so a replay decides the same
+        shift = (record.timestamp - ingested_at) if record.timestamp is not None else timedelta(0)
+        if oldest is not None and event.timestamp < oldest + shift:
             batch.dead.append(DeadLetter(key, value, too_old))
             continue
-        if event.timestamp > newest:
+        if event.timestamp > newest + shift:
             batch.dead.append(DeadLetter(key, value, "timestamp more than a day in the future: not stored"))
             continue
         identity = (event.tenant_id, str(event.event_id))

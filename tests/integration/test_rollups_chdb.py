@@ -104,3 +104,39 @@ async def test_windows_replays_duplicates_late_events_and_reconcile(warehouse: C
             assert (got["llm_events"], got["messages"]) == (3, 1), granularity
             assert got["input_tokens"] == 7000
             assert got["cost"] == sum(cost[e["event_id"]] for e in (on_time, in_lateness, too_late))
+
+
+async def test_reconcile_in_a_tenant_time_zone_counts_each_late_event_once(tmp_path: Path) -> None:
+    paris = ZoneInfo("Europe/Paris")
+    wh = ChdbWarehouse(tmp_path / "paris")
+    for statement in render_ddl("t") + render_rollup_ddl("t", {"minute": 7, "hour": 400, "day": 1830}):
+        await wh.execute(statement)
+
+    async def send_dead(letter: DeadLetter) -> None:
+        raise AssertionError(letter.reason)
+
+    worker = BatchHandler(
+        wh,
+        EventSink(wh, "t.events"),
+        EventSink(wh, "t.rollups"),
+        "t",
+        send_dead,
+        lambda *_: None,
+        lambda _: paris,
+        retention=timedelta(days=30),
+        lateness=timedelta(hours=2),
+        range_span=100,
+    )
+    events = [llm_call("acme", NOW - timedelta(minutes=5)), llm_call("acme", NOW - timedelta(hours=3))]
+    await worker.handle([Record(b"acme", orjson.dumps(e), 0, i, NOW) for i, e in enumerate(events)], NOW)
+    local_midnight = NOW.astimezone(paris).replace(hour=0, minute=0, second=0, microsecond=0)
+    try:
+        for _ in range(2):
+            await reconcile(
+                wh, "t", "acme", local_midnight - timedelta(days=1), local_midnight + timedelta(days=1), paris
+            )
+            got = await totals(wh, "day")
+            assert got["llm_events"] == 2
+            assert all(start.astimezone(paris).hour == 0 for start in got["windows"])  # Paris midnights
+    finally:
+        await wh.close()
