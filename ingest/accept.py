@@ -66,7 +66,7 @@ def time_bounds(settings: IngestSettings) -> TimeBounds:
     )
 
 
-async def accept(request: Request, principal: Principal, docs: list[Any], source: str) -> Response:
+async def accept(request: Request, principal: Principal, docs: list[Any], source: str) -> IngestResponse:
     """Validate `docs` as events of the principal's tenant and publish the valid ones."""
     tenant_id = _sender(principal)
     _check_size(request, len(docs))
@@ -74,7 +74,9 @@ async def accept(request: Request, principal: Principal, docs: list[Any], source
     return await _publish(request, tenant_id, accepted, rejected, source)
 
 
-async def accept_valid(request: Request, principal: Principal, events: list[AnyEvent], source: str) -> Response | None:
+async def accept_valid(
+    request: Request, principal: Principal, events: list[AnyEvent], source: str
+) -> IngestResponse | None:
     """Publish events already validated (the whole-body fast path) as `accept` would; None when one
     of them is out of time bounds (the caller then takes the per-event path, which names it)."""
     tenant_id = _sender(principal)
@@ -86,14 +88,14 @@ async def accept_valid(request: Request, principal: Principal, events: list[AnyE
 
 async def _publish(
     request: Request, tenant_id: str, accepted: list[AnyEvent], rejected: list[Rejected], source: str
-) -> Response:
+) -> IngestResponse:
     state = request.app.state
     settings: IngestSettings = state.settings
     metrics: IngestMetrics = state.metrics
-    docs = range(len(accepted) + len(rejected))  # the request's events, for the counters
+    total = len(accepted) + len(rejected)  # the request's events, for the counters
     foreign = next((i for i, ev in enumerate(accepted) if ev.tenant_id != tenant_id), None)
     if foreign is not None:
-        metrics.rejected.labels("forbidden").inc(len(docs))
+        metrics.rejected.labels("forbidden").inc(total)
         raise ApiError(
             403,
             f"event {accepted[foreign].event_id} has tenant_id {accepted[foreign].tenant_id!r}, "
@@ -105,7 +107,7 @@ async def _publish(
         rate = (tenant.rate_limit_per_second if tenant else None) or settings.rate_limit_per_second
         limiter: RateLimiter = state.limiter
         if len(accepted) > limiter.capacity(rate):
-            metrics.rejected.labels("too_large").inc(len(docs))
+            metrics.rejected.labels("too_large").inc(total)
             raise ApiError(
                 413,
                 f"{len(accepted)} events exceed tenant {tenant_id!r}'s burst of {limiter.capacity(rate):g} "
@@ -113,7 +115,7 @@ async def _publish(
             )
         wait = limiter.take(tenant_id, len(accepted), rate, time.monotonic())
         if wait is not None:
-            metrics.rejected.labels("rate_limited").inc(len(docs))
+            metrics.rejected.labels("rate_limited").inc(total)
             raise ApiError(
                 429,
                 f"tenant {tenant_id!r} is over its rate limit of {rate:g} events/s; retry later",
@@ -124,7 +126,7 @@ async def _publish(
             await state.publisher.publish(records)
         except PublishError as exc:
             limiter.refund(tenant_id, len(accepted))
-            metrics.rejected.labels("unavailable").inc(len(docs))
+            metrics.rejected.labels("unavailable").inc(total)
             raise ApiError(
                 503,
                 "event log unavailable: the events were not acknowledged; retry (a re-sent event is counted once)",
@@ -133,9 +135,15 @@ async def _publish(
         metrics.accepted.labels(source).inc(len(accepted))
     if rejected:
         metrics.rejected.labels("invalid").inc(len(rejected))
-    result = IngestResponse(
+    return IngestResponse(
         accepted=len(accepted),
         rejected=len(rejected),
         errors=[EventResult(index=r.index, event_id=r.event_id, error=r.error) for r in rejected],
     )
-    return Response(result.model_dump_json(), status_code=207 if rejected else 200, media_type="application/json")
+
+
+def render(result: IngestResponse) -> Response:
+    """200 when every event was accepted, 207 with the per-event errors otherwise."""
+    return Response(
+        result.model_dump_json(), status_code=207 if result.rejected else 200, media_type="application/json"
+    )

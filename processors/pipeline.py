@@ -96,21 +96,19 @@ class BatchHandler:
     def _aggregate(self, records: Sequence[Record], batch: Batch, counted: list[Row]) -> tuple[RangeUpdate, int]:
         """Walk the records in offset order: every record advances its partition's range, counted
         rows add to their windows (too-late ones only to the 'late' counter of their arrival)."""
-        times = {
-            (row["source_partition"], row["source_offset"]): t for row, t in zip(batch.rows, batch.times, strict=True)
+        counted_ids = {id(row) for row in counted}
+        by_position = {
+            (row["source_partition"], row["source_offset"]): (row, ts, arrival)
+            for row, ts, arrival in zip(batch.rows, batch.times, batch.arrivals, strict=True)
+            if id(row) in counted_ids
         }
-        arrivals = {
-            (r["source_partition"], r["source_offset"]): a for r, a in zip(batch.rows, batch.arrivals, strict=True)
-        }
-        by_position = {(row["source_partition"], row["source_offset"]): row for row in counted}
         update, late = RangeUpdate(), 0
         for record in sorted(records, key=lambda r: (r.partition, r.offset)):
             current = self.ranges.advance(record.partition, record.offset, update)
-            row = by_position.get((record.partition, record.offset))
-            if row is None:
+            found = by_position.get((record.partition, record.offset))
+            if found is None:
                 continue
-            position = (record.partition, record.offset)
-            ts, arrival = times[position], arrivals[position]
+            row, ts, arrival = found
             zone = self._zones(row["tenant_id"])
             if arrival is not None and arrival - ts > self._lateness:
                 late += 1

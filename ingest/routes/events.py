@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import TypeAdapter, ValidationError
 
-from ingest.accept import IngestResponse, accept, accept_valid
+from ingest.accept import IngestResponse, accept, accept_valid, render
 from ingest.auth import require
 from ingest.errors import ApiError
 from ingest.parsing import BodyError, decode_documents, decompress, read_body
@@ -69,10 +69,10 @@ async def ingest_events(request: Request, principal: Annotated[Principal, Depend
                 valid = _BATCH.validate_json(raw)
             except ValidationError:
                 valid = None
-            response = None if valid is None else await accept_valid(request, principal, valid, source="events")
-            if response is not None:
-                return response
+            result = None if valid is None else await accept_valid(request, principal, valid, source="events")
+            if result is not None:
+                return render(result)
         docs = decode_documents(raw, ndjson)
     except BodyError as exc:
         raise ApiError(exc.status, str(exc)) from exc
-    return await accept(request, principal, docs, source="events")
+    return render(await accept(request, principal, docs, source="events"))
