@@ -53,6 +53,11 @@ async def test_partly_invalid_batch_is_a_207_naming_each_bad_event(ingest_server
     assert [v["event_id"] for _, v in records] == [good["event_id"]]
 
 
+def _altered(key: str) -> str:
+    """The key with its last character changed (a well-formed key nobody holds)."""
+    return key[:-1] + ("B" if key.endswith("A") else "A")
+
+
 async def test_refusals_name_what_is_wrong_and_publish_nothing(ingest_server: IngestServer) -> None:
     t, other = ingest_server.tenant, ingest_server.other
     cases = [
@@ -61,7 +66,7 @@ async def test_refusals_name_what_is_wrong_and_publish_nothing(ingest_server: In
         (orjson.dumps([llm_call(t.tenant_id, NOW)] * 1001), _auth(t.ingest), 413, "at most 1000 per request"),
         (orjson.dumps([llm_call(t.tenant_id, NOW)]), {}, 401, "missing API key"),
         (orjson.dumps([llm_call(t.tenant_id, NOW)]), _auth("tsk_nonsense"), 401, "malformed API key"),
-        (orjson.dumps([llm_call(t.tenant_id, NOW)]), _auth(other.ingest[:-1] + "A"), 401, "unknown API key"),
+        (orjson.dumps([llm_call(t.tenant_id, NOW)]), _auth(_altered(other.ingest)), 401, "unknown API key"),
         (orjson.dumps([llm_call(t.tenant_id, NOW)]), _auth(t.read), 403, "scope does not allow"),
         (
             orjson.dumps([llm_call(t.tenant_id, NOW), llm_call(other.tenant_id, NOW)]),
