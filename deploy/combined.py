@@ -20,6 +20,7 @@ from processors.main import run_worker
 from processors.settings import WorkerSettings
 from storage import Warehouse, WarehouseSettings
 from tenancy.directory import Directory
+from tenancy.kafka_log import DirectoryWriter
 from views_api.main import create_app
 from views_api.settings import ViewsSettings
 
@@ -38,7 +39,15 @@ class ViewsService(Service):  # type: ignore[misc]
     def __init__(self, warehouse: Warehouse, database: str, directory: Directory, settings: ViewsSettings) -> None:
         super().__init__()
         config = uvicorn.Config(
-            create_app(warehouse, database, directory), host=settings.host, port=settings.port, log_level="warning"
+            create_app(
+                warehouse,
+                database,
+                directory,
+                writer=DirectoryWriter(settings.kafka_bootstrap, settings.directory_topic),
+            ),
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
         )
         self._server = _EmbeddedServer(config)
         self._task: asyncio.Task[Any] | None = None

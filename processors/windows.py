@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Context, Decimal
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from schemas.rollups import GRANULARITIES, LATENCY_BOUNDS_MS
@@ -175,7 +176,7 @@ def dimensions(row: Mapping[str, Any]) -> tuple[str, str, str]:
     if kind == "llm_call":
         return row["provider"], row["model"], row["feature"]
     if kind == "message":
-        return row["role"], "", ""
+        return row["role"], row["properties"].get("language", ""), ""
     if kind == "session_started":
         return row["channel"], "", ""
     if kind == "session_ended":
@@ -185,12 +186,17 @@ def dimensions(row: Mapping[str, Any]) -> tuple[str, str, str]:
     if kind == "product_event":
         return row["product_action"], row["product_id"], row["product_name"]
     if kind == "search":
-        return ("zero", row["search_query"], "") if row["results_count"] == 0 else ("found", "", "")
+        return "zero" if row["results_count"] == 0 else "found", search_key(row["search_query"]), ""
     if kind == "conversion":
         return row["currency"], row["feature"], ""
     if kind == "custom":
-        return row["name"], "", ""
+        return row["name"], urlencode(sorted(row["dimensions"].items())), ""
     return "", "", ""
+
+
+def search_key(query: str) -> str:
+    """A search query as rollups group it: lower case, whitespace collapsed, at most 200 characters."""
+    return " ".join(query.lower().split())[:200]
 
 
 def keys_of(row: Mapping[str, Any], ts: datetime, tz: ZoneInfo, kind: str | None = None) -> list[Key]:

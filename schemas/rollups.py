@@ -21,15 +21,15 @@ GRANULARITIES: Final = ("minute", "hour", "day")
 
 ROLLUP_DIMENSIONS: Final[dict[str, tuple[str, str, str]]] = {
     "llm_call": ("provider", "model", "feature"),
-    "message": ("role", "", ""),
+    "message": ("role", "language (the `language` property, if sent)", ""),
     "session_started": ("channel", "", ""),
     "session_ended": ("end_reason", "", ""),
     "tool_call": ("tool_name", "status", ""),
     "product_event": ("action", "product_id", "product_name"),
-    "search": ("found|zero", "query (zero-result searches only)", ""),
+    "search": ("found|zero", "query (lower case, whitespace collapsed, 200 characters)", ""),
     "conversion": ("currency", "feature", ""),
     "feedback": ("", "", ""),
-    "custom": ("name", "", ""),
+    "custom": ("name", "dimensions, URL-encoded in key order (k1=v1&k2=v2)", ""),
     "late": ("type of the late event", "", ""),
 }
 """What the d1, d2, d3 columns mean for each rollup `type` ('late' counts events too late for the stream)."""

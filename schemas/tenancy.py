@@ -59,6 +59,36 @@ class PriceOverride(BaseModel):
     """USD per minute of audio (transcription, speech)."""
 
 
+WebUrl = Annotated[str, Field(max_length=2048, pattern=r"^https?://[^\s/$.?#][^\s]*$")]
+
+
+class AiSettings(BaseModel):
+    """How the tenant's assistant answers (seed 000's AI settings)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    temperature: Annotated[float, Field(ge=0, le=2)] = 0.7
+    """Sampling temperature of the assistant's model, 0 to 2."""
+    max_products_shown: Annotated[int, Field(ge=1, le=50)] = 5
+    """Most products the assistant shows in one answer, 1 to 50."""
+
+
+class StoreSettings(BaseModel):
+    """The tenant's store configuration (seed 000), edited from the dashboard."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    description: Annotated[str, Field(max_length=4000)] = ""
+    """What the store sells, in the owner's words."""
+    brand_voice: Annotated[str, Field(max_length=2000)] = ""
+    """The assistant's personality and tone."""
+    store_url: WebUrl | None = None
+    """The store's website (http or https)."""
+    logo_url: WebUrl | None = None
+    """The store's logo image (http or https)."""
+    ai: AiSettings = AiSettings()
+
+
 class TenantRecord(BaseModel):
     """A tenant and its settings."""
 
@@ -76,6 +106,8 @@ class TenantRecord(BaseModel):
     """`provider/model` -> the tenant's price for that model."""
     timezone: TimeZoneName = "UTC"
     """IANA time zone the tenant's hour and day windows are aligned to (e.g. Europe/Paris)."""
+    store: StoreSettings = StoreSettings()
+    """Store configuration, edited by the tenant (views API `PUT .../settings`)."""
 
 
 class ApiKeyRecord(BaseModel):

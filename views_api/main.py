@@ -15,9 +15,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from storage import Warehouse, WarehouseSettings, open_warehouse
 from tenancy.directory import Directory
-from tenancy.kafka_log import DirectoryFollower
-from views_api import auth
-from views_api.routes import dashboard
+from tenancy.kafka_log import DirectoryFollower, DirectoryWriter
+from views_api import auth, context
+from views_api.routes import ROUTERS
 from views_api.settings import ViewsSettings
 
 
@@ -31,17 +31,24 @@ def create_app(
     directory: Directory,
     clock: Callable[[], datetime] = _utc_now,
     follower: DirectoryFollower | None = None,
+    writer: DirectoryWriter | None = None,
 ) -> FastAPI:
     """The dashboard API over `warehouse`, keys checked against `directory`, which `follower` keeps
-    current (started and stopped with the app) or the caller does; `clock` gives "now" (tests pin it)."""
+    current (started and stopped with the app) or the caller does; `clock` gives "now" (tests pin it).
+    `writer` (started and stopped with the app) saves tenants' store settings; without one they are
+    read-only."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if follower is not None:
             await follower.start()
+        if writer is not None:
+            await writer.start()
         try:
             yield
         finally:
+            if writer is not None:
+                await writer.stop()
             if follower is not None:
                 await follower.stop()
 
@@ -55,8 +62,11 @@ def create_app(
     app.state.database = database
     app.state.clock = clock
     app.state.directory = directory
+    app.state.directory_writer = writer
     auth.install(app)
-    app.include_router(dashboard.router)
+    context.install(app)
+    for router in ROUTERS:
+        app.include_router(router)
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:
@@ -82,5 +92,6 @@ def main() -> None:
     warehouse = asyncio.run(open_warehouse(warehouse_settings))
     directory = Directory()
     follower = DirectoryFollower(settings.kafka_bootstrap, settings.directory_topic, directory)
-    app = create_app(warehouse, warehouse_settings.database, directory, follower=follower)
+    writer = DirectoryWriter(settings.kafka_bootstrap, settings.directory_topic)
+    app = create_app(warehouse, warehouse_settings.database, directory, follower=follower, writer=writer)
     uvicorn.run(app, host=settings.host, port=settings.port)

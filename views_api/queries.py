@@ -1,14 +1,24 @@
 """Every SQL statement the views API runs, built in one place and unit-tested as text.
 
-Builders return a `Query`: SQL with ClickHouse server-side parameters plus their values. Only
-the database name is interpolated, and it is checked as an identifier first.
+Two builders serve the dashboards:
+- `rollup_totals` reads the stream rollups (schemas.rollups): any set of measures over any
+  grouping of (tenant, type, d1, d2, d3, domain), optionally per time bucket in a time zone. Each
+  stored row is one key's aggregate over one offset range of one partition; FINAL keeps the latest
+  version of each and summing over ranges and partitions gives exact totals at any moment.
+- the raw builders (`session_list`, `session_events`, `recent_events`, `export_page`,
+  `top_sessions`) read the priced events table for drill-downs, feeds and export only.
+
+Builders return a `Query`: SQL with ClickHouse server-side parameters plus their values. Values
+never enter the SQL text; the database name is checked as an identifier, and measure and dimension
+names come from the fixed tables below.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from schemas.ddl import EVENTS_TABLE, ch_datetime64, check_identifier
 from schemas.rollups import ROLLUPS_TABLE
@@ -22,95 +32,263 @@ class Query:
     params: dict[str, Any]
 
 
-def overview(database: str, tenant_id: str, day_start: datetime, hour_ago: datetime) -> Query:
-    """Seed 000's overview: sessions all time, today's messages and cost, sessions active in the last hour."""
-    table = f"{check_identifier(database)}.{EVENTS_TABLE}"
-    sql = (
-        "SELECT\n"
-        "    uniqExact(session_id) AS total_sessions,\n"
-        "    countIf(type = 'message' AND ts >= {day_start:DateTime64(3)}) AS messages_today,\n"
-        "    countIf(type = 'llm_call' AND ts >= {day_start:DateTime64(3)}) AS llm_calls_today,\n"
-        "    sumIf(cost_usd, type = 'llm_call' AND ts >= {day_start:DateTime64(3)}) AS cost_today_usd,\n"
-        "    countIf(price_status = 'unknown_model' AND ts >= {day_start:DateTime64(3)})"
-        " AS unknown_model_calls_today,\n"
-        "    uniqExactIf(session_id, ts >= {hour_ago:DateTime64(3)}) AS active_sessions\n"
-        f"FROM {table} FINAL\n"
-        "WHERE tenant_id = {tenant_id:String}"
-    )
-    return Query(
-        sql,
-        {"tenant_id": tenant_id, "day_start": ch_datetime64(day_start), "hour_ago": ch_datetime64(hour_ago)},
-    )
+MEASURES: Final[dict[str, str]] = {
+    "events": "sum(events)",
+    "errors": "sum(errors)",
+    "input_tokens": "sum(input_tokens)",
+    "output_tokens": "sum(output_tokens)",
+    "cached_input_tokens": "sum(cached_input_tokens)",
+    "reasoning_tokens": "sum(reasoning_tokens)",
+    "audio_seconds": "sum(audio_seconds)",
+    "cost_usd": "sum(cost_usd)",
+    "unpriced": "sum(unpriced)",
+    "latency_ms_sum": "sum(latency_ms_sum)",
+    "latency_count": "sum(arraySum(latency_buckets))",
+    "latency_buckets": "sumForEach(latency_buckets)",
+    "content_chars": "sum(content_chars)",
+    "revenue": "sum(revenue)",
+    "rating_sum": "sum(rating_sum)",
+    "rating_count": "sum(rating_count)",
+    "thumbs_up": "sum(thumbs_up)",
+    "thumbs_down": "sum(thumbs_down)",
+    "zero_results": "sum(zero_results)",
+    "sessions": "uniqExactArray(sessions)",
+    "end_users": "uniqExactArray(end_users)",
+    "measures": "sumMap(measures)",
+    "max_d3": "max(d3)",
+    "first_window": "min(window_start)",
+    "last_window": "max(window_start)",
+}
+"""Rollup measures by name: what each sums (or counts distinct) over the selected rows."""
+
+DIMENSIONS: Final = ("tenant_id", "type", "d1", "d2", "d3", "domain")
+
+_BUCKET_SQL: Final[dict[str, str]] = {
+    "minute": "toUnixTimestamp(window_start)",
+    "hour": "toUnixTimestamp(toStartOfHour(toTimeZone(window_start, {tz:String})))",
+    "day": "toUnixTimestamp(toStartOfDay(toTimeZone(window_start, {tz:String})))",
+    "week": "toUnixTimestamp(toDateTime(toMonday(toTimeZone(window_start, {tz:String})), {tz:String}))",
+    "month": "toUnixTimestamp(toDateTime(toStartOfMonth(toTimeZone(window_start, {tz:String})), {tz:String}))",
+}
+"""Bucket start (Unix seconds) of a window, buckets aligned in the zone `tz`."""
 
 
-def costs_by_model(database: str, tenant_id: str, since: datetime, until: datetime) -> Query:
-    """LLM cost, tokens and requests per provider and model in [since, until)."""
-    table = f"{check_identifier(database)}.{EVENTS_TABLE}"
-    sql = (
-        "SELECT\n"
-        "    provider,\n"
-        "    model,\n"
-        "    count() AS requests,\n"
-        "    countIf(status = 'error') AS errors,\n"
-        "    sum(input_tokens) AS input_tokens,\n"
-        "    sum(output_tokens) AS output_tokens,\n"
-        "    sum(cached_input_tokens) AS cached_input_tokens,\n"
-        "    sum(reasoning_tokens) AS reasoning_tokens,\n"
-        "    sum(cost_usd) AS cost_usd,\n"
-        "    countIf(price_status = 'unknown_model') AS unknown_model_requests\n"
-        f"FROM {table} FINAL\n"
-        "WHERE tenant_id = {tenant_id:String} AND type = 'llm_call'\n"
-        "    AND ts >= {since:DateTime64(3)} AND ts < {until:DateTime64(3)}\n"
-        "GROUP BY provider, model\n"
-        "ORDER BY cost_usd DESC, requests DESC, provider, model"
-    )
-    return Query(sql, {"tenant_id": tenant_id, "since": ch_datetime64(since), "until": ch_datetime64(until)})
+def _seconds(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def rollup_series(
-    database: str, tenant_id: str, granularity: str, since: datetime, until: datetime, type_: str | None
+@dataclass(frozen=True)
+class Scope:
+    """Which rollup rows a query reads."""
+
+    tenant_id: str | None
+    """One tenant, or None for all of them (platform admin views)."""
+    granularity: str
+    """Stored window size read: `minute`, `hour` or `day`."""
+    since: datetime
+    until: datetime
+    types: tuple[str, ...] = ()
+    """Event types (rollup `type`), all when empty."""
+    d1: tuple[str, ...] = ()
+    """Only these d1 values, all when empty."""
+    domain: str | None = None
+
+
+def rollup_totals(
+    database: str,
+    scope: Scope,
+    measures: Sequence[str],
+    group_by: Sequence[str] = (),
+    bucket: tuple[str, str] | None = None,
+    order_by: Sequence[str] = (),
+    limit: int | None = None,
 ) -> Query:
-    """Windowed totals per (window, type, d1, d2, d3) in [since, until), read from the rollups.
+    """`measures` over the rollup rows in `scope`, per `group_by` (and per `bucket` = (size, zone)).
 
-    Each stored row is one key's aggregate over one offset range of one partition; FINAL keeps the
-    latest version of each, and summing over ranges and partitions gives the exact window totals.
+    `order_by` items are output columns, optionally followed by ` DESC`; the default order is the
+    grouping. A `bucket` adds the column `bucket`: the bucket's start in Unix seconds.
     """
+    unknown = [m for m in measures if m not in MEASURES] + [d for d in group_by if d not in DIMENSIONS]
+    if unknown:
+        raise ValueError(f"unknown measure or dimension: {', '.join(unknown)}")
     table = f"{check_identifier(database)}.{ROLLUPS_TABLE}"
-    type_filter = "    AND type = {type:String}\n" if type_ is not None else ""
-    sql = (
-        "SELECT\n"
-        "    window_start, type, d1, d2, d3,\n"
-        "    sum(events) AS events,\n"
-        "    sum(errors) AS errors,\n"
-        "    sum(input_tokens) AS input_tokens,\n"
-        "    sum(output_tokens) AS output_tokens,\n"
-        "    sum(cached_input_tokens) AS cached_input_tokens,\n"
-        "    sum(reasoning_tokens) AS reasoning_tokens,\n"
-        "    sum(cost_usd) AS cost_usd,\n"
-        "    sum(unpriced) AS unpriced,\n"
-        "    sum(latency_ms_sum) AS latency_ms_sum,\n"
-        "    sumForEach(latency_buckets) AS latency_buckets,\n"
-        "    sum(revenue) AS revenue,\n"
-        "    sum(rating_sum) AS rating_sum,\n"
-        "    sum(rating_count) AS rating_count,\n"
-        "    sum(thumbs_up) AS thumbs_up,\n"
-        "    sum(thumbs_down) AS thumbs_down,\n"
-        "    sum(zero_results) AS zero_results,\n"
-        "    length(groupUniqArrayArray(sessions)) AS sessions,\n"
-        "    length(groupUniqArrayArray(end_users)) AS end_users\n"
-        f"FROM {table} FINAL\n"
-        "WHERE tenant_id = {tenant_id:String} AND granularity = {granularity:String}\n"
-        "    AND window_start >= {since:DateTime} AND window_start < {until:DateTime}\n"
-        f"{type_filter}"
-        "GROUP BY window_start, type, d1, d2, d3\n"
-        "ORDER BY window_start, type, d1, d2, d3"
-    )
     params: dict[str, Any] = {
-        "tenant_id": tenant_id,
-        "granularity": granularity,
-        "since": since.strftime("%Y-%m-%d %H:%M:%S"),
-        "until": until.strftime("%Y-%m-%d %H:%M:%S"),
+        "granularity": scope.granularity,
+        "since": _seconds(scope.since),
+        "until": _seconds(scope.until),
     }
-    if type_ is not None:
-        params["type"] = type_
+    select = list(group_by)
+    keys = list(group_by)
+    if bucket is not None:
+        size, tz = bucket
+        select.insert(0, f"{_BUCKET_SQL[size]} AS bucket")
+        keys.insert(0, "bucket")
+        if "{tz:" in _BUCKET_SQL[size]:
+            params["tz"] = tz
+    select += [f"{MEASURES[m]} AS {m}" for m in measures]
+    where = ["granularity = {granularity:String}"]
+    if scope.tenant_id is not None:
+        where.insert(0, "tenant_id = {tenant_id:String}")
+        params["tenant_id"] = scope.tenant_id
+    where.append("window_start >= {since:DateTime} AND window_start < {until:DateTime}")
+    if scope.types:
+        where.append("type IN {types:Array(String)}")
+        params["types"] = list(scope.types)
+    if scope.d1:
+        where.append("d1 IN {d1:Array(String)}")
+        params["d1"] = list(scope.d1)
+    if scope.domain is not None:
+        where.append("domain = {domain:String}")
+        params["domain"] = scope.domain
+    columns = set(keys) | set(measures)
+    order = list(order_by) or keys
+    for item in order:
+        if item.removesuffix(" DESC") not in columns:
+            raise ValueError(f"cannot order by {item!r}: not an output column")
+    sql = "SELECT\n    " + ",\n    ".join(select) + f"\nFROM {table} FINAL\nWHERE " + "\n    AND ".join(where)
+    if keys:
+        sql += "\nGROUP BY " + ", ".join(keys)
+    if order:
+        sql += "\nORDER BY " + ", ".join(order)
+    if limit is not None:
+        sql += f"\nLIMIT {int(limit)}"
+    return Query(sql, params)
+
+
+def _raw(database: str) -> str:
+    return f"{check_identifier(database)}.{EVENTS_TABLE}"
+
+
+def _range(tenant_id: str, since: datetime, until: datetime) -> dict[str, Any]:
+    return {"tenant_id": tenant_id, "since": ch_datetime64(since), "until": ch_datetime64(until)}
+
+
+_RAW_RANGE: Final = "tenant_id = {tenant_id:String} AND ts >= {since:DateTime64(3)} AND ts < {until:DateTime64(3)}"
+
+SESSION_COLUMNS: Final = (
+    "session_id",
+    "min(ts) AS started_at",
+    "max(ts) AS last_event_at",
+    "countIf(type = 'message') AS messages",
+    "countIf(type = 'message' AND role = 'user') AS user_messages",
+    "countIf(type = 'llm_call') AS llm_calls",
+    "sum(input_tokens + output_tokens) AS tokens",
+    "sum(cost_usd) AS cost_usd",
+    "anyIf(channel, type = 'session_started') AS channel",
+    "anyIf(end_user_id, end_user_id != '') AS end_user_id",
+    "anyIf(end_reason, type = 'session_ended') AS end_reason",
+    "maxIf(latency_ms, type = 'session_ended') AS reported_duration_ms",
+)
+
+
+def session_list(
+    database: str, tenant_id: str, since: datetime, until: datetime, limit: int, search: str | None = None
+) -> Query:
+    """Sessions with events in [since, until), most recently active first (drill-down, raw events).
+
+    `search` keeps sessions whose id or end-user id contains it (case-insensitive).
+    """
+    params = {**_range(tenant_id, since, until), "limit": limit}
+    having = ""
+    if search:
+        having = (
+            "\nHAVING positionCaseInsensitive(session_id, {search:String}) > 0"
+            " OR positionCaseInsensitive(end_user_id, {search:String}) > 0"
+        )
+        params["search"] = search
+    sql = (
+        "SELECT\n    " + ",\n    ".join(SESSION_COLUMNS) + f"\nFROM {_raw(database)} FINAL\n"
+        f"WHERE {_RAW_RANGE} AND session_id != ''\n"
+        f"GROUP BY session_id{having}\n"
+        "ORDER BY last_event_at DESC, session_id\n"
+        "LIMIT {limit:UInt32}"
+    )
+    return Query(sql, params)
+
+
+def top_sessions(database: str, tenant_id: str, since: datetime, until: datetime, limit: int) -> Query:
+    """Sessions of [since, until) with the most LLM tokens (seed 002's conversation table)."""
+    sql = (
+        "SELECT\n    session_id,\n    count() AS requests,\n    sum(input_tokens) AS input_tokens,\n"
+        "    sum(output_tokens) AS output_tokens,\n    sum(input_tokens + output_tokens) AS tokens,\n"
+        "    sum(cost_usd) AS cost_usd,\n    min(ts) AS first_call_at,\n    max(ts) AS last_call_at\n"
+        f"FROM {_raw(database)} FINAL\n"
+        f"WHERE {_RAW_RANGE} AND type = 'llm_call' AND session_id != ''\n"
+        "GROUP BY session_id\nORDER BY tokens DESC, session_id\nLIMIT {limit:UInt32}"
+    )
+    return Query(sql, {**_range(tenant_id, since, until), "limit": limit})
+
+
+EVENT_COLUMNS: Final = (
+    "toString(event_id) AS id",
+    "type",
+    "ts",
+    "session_id",
+    "end_user_id",
+    "domain",
+    "feature",
+    "provider",
+    "model",
+    "operation",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+    "price_status",
+    "latency_ms",
+    "status",
+    "role",
+    "content_chars",
+    "tool_name",
+    "product_action",
+    "product_id",
+    "product_name",
+    "search_query",
+    "results_count",
+    "order_id",
+    "revenue",
+    "currency",
+    "rating",
+    "thumbs",
+    "name",
+)
+"""Columns of one event in drill-downs, feeds and the CSV export (`id` is the event id)."""
+
+
+def session_events(database: str, tenant_id: str, session_id: str, limit: int) -> Query:
+    """Every event of one session in time order (the session drill-down)."""
+    sql = (
+        "SELECT\n    " + ",\n    ".join(EVENT_COLUMNS) + f"\nFROM {_raw(database)} FINAL\n"
+        "WHERE tenant_id = {tenant_id:String} AND session_id = {session_id:String}\n"
+        "ORDER BY ts, event_id\nLIMIT {limit:UInt32}"
+    )
+    return Query(sql, {"tenant_id": tenant_id, "session_id": session_id, "limit": limit})
+
+
+def recent_events(database: str, tenant_id: str, since: datetime, until: datetime, limit: int) -> Query:
+    """The latest events of [since, until), newest first (the live activity feed)."""
+    sql = (
+        "SELECT\n    " + ",\n    ".join(EVENT_COLUMNS) + f"\nFROM {_raw(database)} FINAL\n"
+        f"WHERE {_RAW_RANGE}\nORDER BY ts DESC, event_id DESC\nLIMIT {{limit:UInt32}}"
+    )
+    return Query(sql, {**_range(tenant_id, since, until), "limit": limit})
+
+
+def export_page(
+    database: str, tenant_id: str, since: datetime, until: datetime, after: tuple[datetime, str] | None, limit: int
+) -> Query:
+    """One page of the CSV export: events of [since, until) after the cursor (ts, event id), in order.
+
+    Keyset pages keep the export's memory flat whatever the range: each page is one bounded query.
+    """
+    params = {**_range(tenant_id, since, until), "limit": limit}
+    cursor = ""
+    if after is not None:
+        cursor = "\n    AND (ts, event_id) > ({after_ts:DateTime64(3)}, toUUID({after_id:String}))"
+        params["after_ts"], params["after_id"] = ch_datetime64(after[0]), after[1]
+    sql = (
+        "SELECT\n    " + ",\n    ".join(EVENT_COLUMNS) + f"\nFROM {_raw(database)} FINAL\n"
+        f"WHERE {_RAW_RANGE}{cursor}\nORDER BY ts, event_id\nLIMIT {{limit:UInt32}}"
+    )
     return Query(sql, params)

@@ -21,6 +21,7 @@ from schemas.tenancy import (
     ApiKeyRecord,
     PriceOverride,
     Scope,
+    StoreSettings,
     TenantRecord,
     TimeZoneName,
     key_record_key,
@@ -93,7 +94,8 @@ async def put_tenant(tenant_id: TenantId, body: TenantIn, principal: Admin, requ
     directory, writer = _state(request)
     existing = directory.tenant(tenant_id)
     created_at = existing.created_at if existing else datetime.now(UTC)
-    record = TenantRecord(tenant_id=tenant_id, created_at=created_at, **body.model_dump())
+    store = existing.store if existing else StoreSettings()  # the tenant's own settings survive an update
+    record = TenantRecord(tenant_id=tenant_id, created_at=created_at, store=store, **body.model_dump())
     async with _durable():
         offset = await writer.put_tenant(record)
     directory.apply(tenant_record_key(tenant_id), record.model_dump_json().encode(), offset)

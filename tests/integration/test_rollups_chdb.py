@@ -21,7 +21,7 @@ from schemas.rollups import render_rollup_ddl
 from storage.chdb_store import ChdbWarehouse
 from tests.factories import llm_call, message
 from tests.rates import expected_cost
-from views_api.queries import rollup_series
+from views_api.queries import Scope, rollup_totals
 
 pytestmark = pytest.mark.integration
 NOW = datetime.now(UTC).replace(second=30, microsecond=0)
@@ -56,8 +56,12 @@ def handler(wh: ChdbWarehouse) -> BatchHandler:
 
 
 async def totals(wh: ChdbWarehouse, granularity: str) -> dict[str, Any]:
-    q = rollup_series("t", "acme", granularity, NOW - timedelta(days=2), NOW + timedelta(days=1), None)
-    points = await wh.query(q.sql, q.params)
+    scope = Scope("acme", granularity, NOW - timedelta(days=2), NOW + timedelta(days=1))
+    # "minute" buckets are the stored window starts themselves, whatever the granularity and zone
+    q = rollup_totals("t", scope, ("events", "cost_usd", "input_tokens"), ("type",), bucket=("minute", "UTC"))
+    points = [
+        {**p, "window_start": datetime.fromtimestamp(p["bucket"], UTC)} for p in await wh.query(q.sql, q.params)
+    ]
     llm = [p for p in points if p["type"] == "llm_call"]
     return {
         "llm_events": sum(p["events"] for p in llm),

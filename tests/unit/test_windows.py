@@ -397,6 +397,7 @@ def test_rollup_dimensions_cover_every_type_and_late() -> None:
         (llm_call("acme", TS, feature="chat"), ("openai", "gpt-4o-mini", "chat")),
         (llm_call("acme", TS, provider="anthropic", model="claude-x"), ("anthropic", "claude-x", "")),
         (message("acme", TS, role="assistant", content_chars=12), ("assistant", "", "")),
+        (message("acme", TS, role="user", properties={"language": "es"}), ("user", "es", "")),
         (event("session_started", session_id="s-1", channel="whatsapp"), ("whatsapp", "", "")),
         (event("session_started", session_id="s-1"), ("", "", "")),
         (event("session_ended", session_id="s-1", reason="timeout"), ("timeout", "", "")),
@@ -408,12 +409,18 @@ def test_rollup_dimensions_cover_every_type_and_late() -> None:
         ),
         (event("product_event", action="recommended", product_id="SKU-2"), ("recommended", "SKU-2", "")),
         (event("search", query="red shoes", results_count=0), ("zero", "red shoes", "")),
-        (event("search", query="blue shoes", results_count=3), ("found", "", "")),  # no query: unbounded keys
+        (event("search", query="  Blue   SHOES ", results_count=3), ("found", "blue shoes", "")),
+        (event("search", query="x" * 300, results_count=0), ("zero", "x" * 200, "")),
         (event("conversion", order_id="o-1", revenue="1", currency="EUR", feature="chat"), ("EUR", "chat", "")),
         (event("conversion", order_id="o-1", revenue="1"), ("USD", "", "")),
         (event("feedback", rating=4), ("", "", "")),
         (event("feedback", thumbs="down"), ("", "", "")),
-        (event("custom", name="build.completed", dimensions={"status": "ok"}), ("build.completed", "", "")),
+        (event("custom", name="build.completed", dimensions={"status": "ok"}), ("build.completed", "status=ok", "")),
+        (
+            event("custom", name="deploy", dimensions={"z": "a&b=c", "env": "prod"}),
+            ("deploy", "env=prod&z=a%26b%3Dc", ""),
+        ),
+        (event("custom", name="deploy"), ("deploy", "", "")),
     ],
 )
 def test_dimensions(doc: dict[str, Any], dims: tuple[str, str, str]) -> None:

@@ -1,74 +1,291 @@
-"""Seed 000's dashboard endpoints under /api/dashboard/{tenant_id}/."""
+"""Seed 000's tenant dashboard under /api/dashboard/{tenant_id}/ (settings and CSV export live apart)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Query
 
-from schemas.types import TenantId
-from views_api import queries
-from views_api.auth import tenant_reader
+from storage import Warehouse
+from views_api import queries, reading
+from views_api.context import Tenant, TenantCtx, period_params, scope
 from views_api.deps import DatabaseDep, NowDep, WarehouseDep
-from views_api.models import Costs, ModelCost, Overview, RollupPoint, RollupSeries
+from views_api.models import (
+    CostPoint,
+    Costs,
+    HourlyActivity,
+    MessagesPoint,
+    MessagesSeries,
+    ModelCost,
+    Overview,
+    PeriodOut,
+    SessionsPoint,
+    SessionsSeries,
+    TopProduct,
+    TopProducts,
+)
+from views_api.periods import Period, resolve, source_granularity, zone
+from views_api.queries import Scope
+from views_api.reading import change, rate, series
 
-router = APIRouter(prefix="/api/dashboard/{tenant_id}", tags=["dashboard"], dependencies=[Depends(tenant_reader)])
+router = APIRouter(prefix="/api/dashboard/{tenant_id}", tags=["dashboard"])
 
-TenantPath = Annotated[TenantId, Path(description="The tenant's id.")]
+PeriodDep = Annotated[Period, Depends(period_params("7d"))]
+
+
+def period_out(period: Period) -> PeriodOut:
+    return PeriodOut(
+        since=period.since, until=period.until, granularity=period.bucket, tz=period.tz.key, label=period.label
+    )
+
+
+async def run(warehouse: Warehouse, q: queries.Query) -> list[dict[str, Any]]:
+    return await warehouse.query(q.sql, q.params)
 
 
 @router.get("/overview", response_model=Overview)
-async def overview(tenant_id: TenantPath, warehouse: WarehouseDep, database: DatabaseDep, now: NowDep) -> Overview:
-    """Total sessions, messages and cost today (UTC), sessions active in the last hour."""
-    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    q = queries.overview(database, tenant_id, day_start, now - timedelta(hours=1))
-    (row,) = await warehouse.query(q.sql, q.params)
-    return Overview(tenant_id=tenant_id, as_of=now, **row)
-
-
-@router.get("/costs", response_model=Costs)
-async def costs(
-    tenant_id: TenantPath,
+async def overview(
+    tenant: TenantCtx,
     warehouse: WarehouseDep,
     database: DatabaseDep,
     now: NowDep,
-    days: Annotated[int, Query(ge=1, le=366, description="Length of the period, ending now.")] = 7,
-) -> Costs:
-    """LLM cost, tokens and requests by provider and model over the last `days` days."""
-    since = now - timedelta(days=days)
-    until = now + timedelta(milliseconds=1)
-    q = queries.costs_by_model(database, tenant_id, since, until)
-    by_model = [ModelCost(**row) for row in await warehouse.query(q.sql, q.params)]
+    tz: Annotated[str | None, Query(max_length=64, description="IANA zone of 'today' (default: the tenant's).")] = None,
+) -> Overview:
+    """All-time sessions; today's sessions, messages and cost vs yesterday; sessions active in the last hour."""
+    today = resolve(now, days=1, tz=zone(tz, tenant.record.timezone), granularity="day")
+    two_days = Scope(
+        tenant.tenant_id,
+        source_granularity("day", today.tz, tenant.tz, today.since),
+        today.prev_since,
+        today.until,
+        ("session_started", "message", "llm_call"),
+    )
+    q = queries.rollup_totals(
+        database, two_days, ("events", "cost_usd", "unpriced"), ("type",), bucket=("day", today.tz.key)
+    )
+    rows = await run(warehouse, q)
+    is_today = {"bucket": int(today.since.timestamp())}
+    yesterday = {"bucket": int(today.prev_since.timestamp())}
+    all_time = Scope(tenant.tenant_id, "day", datetime(1970, 1, 2), today.until + timedelta(days=1))
+    (lifetime,) = await run(warehouse, queries.rollup_totals(database, all_time, ("sessions",)))
+    minute = now.replace(second=0, microsecond=0)
+    last_hour = Scope(tenant.tenant_id, "minute", minute - timedelta(minutes=59), minute + timedelta(minutes=1))
+    (active,) = await run(warehouse, queries.rollup_totals(database, last_hour, ("sessions",)))
+    messages_today = reading.total(rows, "events", type="message", **is_today)
+    messages_yesterday = reading.total(rows, "events", type="message", **yesterday)
+    cost_today = reading.total(rows, "cost_usd", type="llm_call", **is_today) or Decimal(0)
+    cost_yesterday = reading.total(rows, "cost_usd", type="llm_call", **yesterday) or Decimal(0)
+    return Overview(
+        tenant_id=tenant.tenant_id,
+        tz=today.tz.key,
+        total_sessions=lifetime["sessions"],
+        sessions_today=reading.total(rows, "events", type="session_started", **is_today),
+        messages_today=messages_today,
+        messages_yesterday=messages_yesterday,
+        messages_change_pct=change(messages_today, messages_yesterday),
+        llm_calls_today=reading.total(rows, "events", type="llm_call", **is_today),
+        cost_today_usd=cost_today,
+        cost_yesterday_usd=cost_yesterday,
+        cost_change_pct=change(cost_today, cost_yesterday),
+        unknown_model_calls_today=reading.total(rows, "unpriced", type="llm_call", **is_today),
+        active_sessions=active["sessions"],
+        as_of=now,
+    )
+
+
+@router.get("/sessions", response_model=SessionsSeries)
+async def sessions(
+    tenant: TenantCtx, period: PeriodDep, warehouse: WarehouseDep, database: DatabaseDep
+) -> SessionsSeries:
+    """Sessions over time: started, ended and active (distinct sessions with events) per bucket."""
+    bucket = (period.bucket, period.tz.key)
+    kinds = ("session_started", "session_ended")
+    by_type = await run(
+        warehouse, queries.rollup_totals(database, scope(tenant, period, *kinds), ("events",), ("type",), bucket)
+    )
+    active = await run(warehouse, queries.rollup_totals(database, scope(tenant, period), ("sessions",), (), bucket))
+    (distinct,) = await run(warehouse, queries.rollup_totals(database, scope(tenant, period), ("sessions",)))
+    previous = await run(
+        warehouse, queries.rollup_totals(database, scope(tenant, period, "session_started", previous=True), ("events",))
+    )
+    started = series(period, [r for r in by_type if r["type"] == "session_started"], ("events",))
+    ended = series(period, [r for r in by_type if r["type"] == "session_ended"], ("events",))
+    live = series(period, active, ("sessions",))
+    total_started = sum(p["events"] for p in started)
+    previous_started = previous[0]["events"] if previous else 0
+    return SessionsSeries(
+        tenant_id=tenant.tenant_id,
+        period=period_out(period),
+        total_started=total_started,
+        previous_started=previous_started,
+        change_pct=change(total_started, previous_started),
+        distinct_sessions=distinct["sessions"],
+        points=[
+            SessionsPoint(start=s["start"], started=s["events"], active=a["sessions"], ended=e["events"])
+            for s, a, e in zip(started, live, ended, strict=True)
+        ],
+    )
+
+
+@router.get("/messages", response_model=MessagesSeries)
+async def messages(
+    tenant: TenantCtx, period: PeriodDep, warehouse: WarehouseDep, database: DatabaseDep
+) -> MessagesSeries:
+    """Message volume per bucket, user vs assistant (and system)."""
+    q = queries.rollup_totals(
+        database, scope(tenant, period, "message"), ("events",), ("d1",), (period.bucket, period.tz.key)
+    )
+    rows = await run(warehouse, q)
+    prev = await run(
+        warehouse, queries.rollup_totals(database, scope(tenant, period, "message", previous=True), ("events",))
+    )
+    roles = {
+        role: series(period, [r for r in rows if r["d1"] == role], ("events",))
+        for role in ("user", "assistant", "system")
+    }
+    totals = {role: sum(p["events"] for p in points) for role, points in roles.items()}
+    total, previous_total = sum(totals.values()), (prev[0]["events"] if prev else 0)
+    return MessagesSeries(
+        tenant_id=tenant.tenant_id,
+        period=period_out(period),
+        total=total,
+        previous_total=previous_total,
+        change_pct=change(total, previous_total),
+        points=[
+            MessagesPoint(start=u["start"], user=u["events"], assistant=a["events"], system=s["events"])
+            for u, a, s in zip(roles["user"], roles["assistant"], roles["system"], strict=True)
+        ],
+        **totals,
+    )
+
+
+@router.get("/costs", response_model=Costs)
+async def costs(tenant: TenantCtx, period: PeriodDep, warehouse: WarehouseDep, database: DatabaseDep) -> Costs:
+    """LLM cost, tokens and requests by provider and model, the cost series, and the previous period's cost."""
+    measures = (
+        "events",
+        "errors",
+        "input_tokens",
+        "output_tokens",
+        "cached_input_tokens",
+        "reasoning_tokens",
+        "cost_usd",
+        "unpriced",
+    )
+    llm = scope(tenant, period, "llm_call")
+    models = await run(
+        warehouse,
+        queries.rollup_totals(
+            database, llm, measures, ("d1", "d2"), order_by=("cost_usd DESC", "events DESC", "d1", "d2")
+        ),
+    )
+    points = await run(
+        warehouse, queries.rollup_totals(database, llm, ("events", "cost_usd"), (), (period.bucket, period.tz.key))
+    )
+    prev = await run(
+        warehouse, queries.rollup_totals(database, scope(tenant, period, "llm_call", previous=True), ("cost_usd",))
+    )
+    total_cost = sum((m["cost_usd"] for m in models), Decimal(0))
+    total_requests = sum(m["events"] for m in models)
+    previous_cost = prev[0]["cost_usd"] if prev else Decimal(0)
+    by_model = [
+        ModelCost(
+            provider=m["d1"],
+            model=m["d2"],
+            requests=m["events"],
+            errors=m["errors"],
+            input_tokens=m["input_tokens"],
+            output_tokens=m["output_tokens"],
+            cached_input_tokens=m["cached_input_tokens"],
+            reasoning_tokens=m["reasoning_tokens"],
+            cost_usd=m["cost_usd"],
+            unknown_model_requests=m["unpriced"],
+            share_pct=rate(m["cost_usd"], total_cost) if total_cost else rate(m["events"], total_requests),
+        )
+        for m in models
+    ]
     return Costs(
-        tenant_id=tenant_id,
-        days=days,
-        since=since,
-        until=now,
-        total_cost_usd=sum((m.cost_usd for m in by_model), Decimal(0)),
-        total_requests=sum(m.requests for m in by_model),
+        tenant_id=tenant.tenant_id,
+        period=period_out(period),
+        total_cost_usd=total_cost,
+        previous_cost_usd=previous_cost,
+        change_pct=change(total_cost, previous_cost),
+        total_requests=total_requests,
         total_input_tokens=sum(m.input_tokens for m in by_model),
         total_output_tokens=sum(m.output_tokens for m in by_model),
         total_cached_input_tokens=sum(m.cached_input_tokens for m in by_model),
         total_reasoning_tokens=sum(m.reasoning_tokens for m in by_model),
         unknown_model_requests=sum(m.unknown_model_requests for m in by_model),
         by_model=by_model,
+        points=[
+            CostPoint(start=p["start"], cost_usd=p["cost_usd"], requests=p["events"])
+            for p in series(period, points, ("cost_usd", "events"))
+        ],
     )
 
 
-@router.get("/rollups", response_model=RollupSeries)
-async def rollups(
-    tenant_id: TenantPath,
+ProductAction = Literal["recommended", "inquired", "clicked", "added_to_cart"]
+
+
+@router.get("/products/top", response_model=TopProducts)
+async def top_products(
+    tenant: TenantCtx,
+    period: PeriodDep,
     warehouse: WarehouseDep,
     database: DatabaseDep,
-    now: NowDep,
-    granularity: Annotated[Literal["minute", "hour", "day"], Query(description="Window size.")] = "hour",
-    days: Annotated[int, Query(ge=1, le=1830, description="Length of the period, ending now.")] = 1,
-    type: Annotated[str | None, Query(max_length=64, description="Only this event type (or 'late').")] = None,
-) -> RollupSeries:
-    """Windowed aggregates from the stream rollups: every window and key of the period."""
-    since = now - timedelta(days=days)
-    q = queries.rollup_series(database, tenant_id, granularity, since, now + timedelta(seconds=1), type)
-    points = [RollupPoint(**row) for row in await warehouse.query(q.sql, q.params)]
-    return RollupSeries(tenant_id=tenant_id, granularity=granularity, since=since, until=now, points=points)
+    event_type: Annotated[ProductAction, Query(description="Which product event to rank by.")] = "recommended",
+    limit: Annotated[int, Query(ge=1, le=100, description="How many products.")] = 10,
+) -> TopProducts:
+    """Products most often recommended, inquired about, clicked or added to cart in the period."""
+    s = scope(tenant, period, "product_event", d1=(event_type,))
+    q = queries.rollup_totals(
+        database, s, ("events", "sessions", "max_d3"), ("d2",), order_by=("events DESC", "d2"), limit=limit
+    )
+    rows = await run(warehouse, q)
+    return TopProducts(
+        tenant_id=tenant.tenant_id,
+        event_type=event_type,
+        period=period_out(period),
+        products=[
+            TopProduct(product_id=r["d2"], product_name=r["max_d3"], count=r["events"], sessions=r["sessions"])
+            for r in rows
+        ],
+    )
+
+
+@router.get("/activity/hourly", response_model=HourlyActivity)
+async def hourly_activity(
+    tenant: TenantCtx,
+    warehouse: WarehouseDep,
+    database: DatabaseDep,
+    period: Annotated[Period, Depends(period_params("30d"))],
+) -> HourlyActivity:
+    """When people chat: messages, LLM calls and sessions started by hour of day, and a weekday x hour heatmap."""
+    hour_scope = _hourly_scope(tenant, period)
+    q = queries.rollup_totals(database, hour_scope, ("events",), ("type",), ("hour", period.tz.key))
+    by_hour: dict[str, list[int]] = {k: [0] * 24 for k in ("message", "llm_call", "session_started")}
+    heatmap = [[0] * 24 for _ in range(7)]
+    for row in await run(warehouse, q):
+        local = reading.utc(row["bucket"]).astimezone(period.tz)
+        if row["type"] in by_hour:
+            by_hour[row["type"]][local.hour] += row["events"]
+        if row["type"] == "message":
+            heatmap[local.weekday()][local.hour] += row["events"]
+    return HourlyActivity(
+        tenant_id=tenant.tenant_id,
+        period=period_out(period),
+        messages_by_hour=by_hour["message"],
+        llm_calls_by_hour=by_hour["llm_call"],
+        sessions_by_hour=by_hour["session_started"],
+        heatmap=heatmap,
+    )
+
+
+def _hourly_scope(tenant: Tenant, period: Period) -> Scope:
+    granularity = (
+        "minute" if period.bucket == "minute" else source_granularity("hour", period.tz, tenant.tz, period.since)
+    )
+    kinds = ("message", "llm_call", "session_started")
+    return Scope(tenant.tenant_id, granularity, period.since, period.until, kinds)
