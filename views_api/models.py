@@ -214,6 +214,8 @@ class EventOut(ApiModel):
     status: str
     role: str
     content_chars: int
+    channel: str
+    end_reason: str
     tool_name: str
     product_action: str
     product_id: str
@@ -237,3 +239,50 @@ class SessionDetail(ApiModel):
     """Every event of the session in time order (messages and calls included)."""
     truncated: bool
     """True when the session has more events than one answer holds."""
+
+
+class LiveTick(ApiModel):
+    """One update of the live stream: the current minute, the last hour and today (tenant zone)."""
+
+    as_of: datetime
+    minute_start: datetime
+    cost_usd: Decimal
+    """LLM cost in the current minute window."""
+    requests: int
+    """LLM calls in the current minute window."""
+    cost_last_hour_usd: Decimal
+    requests_last_hour: int
+    active_sessions: int
+    """Distinct sessions with any event in the last 60 minutes."""
+    cost_today_usd: Decimal
+
+
+class TenantRank(ApiModel):
+    tenant_id: str
+    name: str
+    requests: int
+    errors: int
+    error_rate_pct: float
+    cost_usd: Decimal
+    tokens: int
+    sessions: int
+    """Distinct sessions with LLM calls."""
+
+
+class TenantRanking(ApiModel):
+    period: PeriodOut
+    sort: str
+    tenants: list[TenantRank]
+
+
+class DomainRow(ApiModel):
+    domain: str
+    tenants: int
+    requests: int
+    cost_usd: Decimal
+    sessions: int
+
+
+class DomainBreakdown(ApiModel):
+    period: PeriodOut
+    domains: list[DomainRow]

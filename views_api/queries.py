@@ -240,6 +240,8 @@ EVENT_COLUMNS: Final = (
     "status",
     "role",
     "content_chars",
+    "channel",
+    "end_reason",
     "tool_name",
     "product_action",
     "product_id",

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from views_api.routes import dashboard
+from views_api.routes import admin, dashboard, export, live, sessions, tenant
 
-ROUTERS: list[APIRouter] = [dashboard.router]
+ROUTERS: list[APIRouter] = [
+    tenant.router,
+    dashboard.router,
+    sessions.router,
+    export.router,
+    live.router,
+    admin.router,
+]

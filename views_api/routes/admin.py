@@ -1,0 +1,107 @@
+"""Platform admin views (operator admin keys): tenants ranked, domains across tenants.
+
+Tenants keep hour and day windows in their own zones, so cross-tenant figures read the hour
+windows (aligned in every whole-hour zone) over a period bucketed in UTC (or `tz`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from tenancy.directory import Directory, Principal
+from tenancy.http import AuthError, authenticate, bearer_token
+from views_api import queries, reading
+from views_api.context import PeriodName
+from views_api.deps import DatabaseDep, NowDep, WarehouseDep
+from views_api.models import DomainBreakdown, DomainRow, PeriodOut, TenantRank, TenantRanking
+from views_api.periods import Period, resolve, zone
+
+router = APIRouter(prefix="/api/admin", tags=["admin"])
+
+
+async def operator(request: Request) -> Principal:
+    """401 without a valid admin key; 403 for a tenant's own admin key."""
+    directory: Directory = request.app.state.directory
+    principal = authenticate(directory, bearer_token(request), "admin")
+    if principal.tenant_id is not None:
+        raise AuthError(403, "platform views need an operator admin key")
+    return principal
+
+
+async def admin_period(
+    now: NowDep,
+    period: Annotated[PeriodName | None, Query(description="Period ending now (default 7d).")] = None,
+    days: Annotated[int | None, Query(ge=1, le=400, description="Last N days, today included.")] = None,
+    tz: Annotated[str | None, Query(max_length=64, description="IANA time zone (default UTC).")] = None,
+) -> Period:
+    period_ = resolve(now, period=period, days=days, tz=zone(tz, "UTC"), granularity=None)
+    if period_.bucket == "minute":
+        return resolve(now, period=period, days=days, tz=period_.tz, granularity="hour")
+    return period_
+
+
+AdminPeriod = Annotated[Period, Depends(admin_period)]
+Operator = Annotated[Principal, Depends(operator)]
+
+
+def _out(period: Period) -> PeriodOut:
+    return PeriodOut(
+        since=period.since, until=period.until, granularity=period.bucket, tz=period.tz.key, label=period.label
+    )
+
+
+def _scope(period: Period) -> queries.Scope:
+    return queries.Scope(None, "hour", period.since, period.until, ("llm_call",))
+
+
+@router.get("/tenants", response_model=TenantRanking)
+async def tenants(
+    _: Operator,
+    request: Request,
+    period: AdminPeriod,
+    warehouse: WarehouseDep,
+    database: DatabaseDep,
+    sort: Annotated[Literal["cost", "requests", "error_rate"], Query(description="Rank by.")] = "cost",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> TenantRanking:
+    """Tenants ranked by LLM cost, requests or error rate over the period."""
+    measures = ("events", "errors", "cost_usd", "input_tokens", "output_tokens", "sessions")
+    q = queries.rollup_totals(database, _scope(period), measures, ("tenant_id",))
+    directory: Directory = request.app.state.directory
+    ranks = [
+        TenantRank(
+            tenant_id=r["tenant_id"],
+            name=t.name if (t := directory.tenant(r["tenant_id"])) else "",
+            requests=r["events"],
+            errors=r["errors"],
+            error_rate_pct=reading.rate(r["errors"], r["events"]),
+            cost_usd=r["cost_usd"],
+            tokens=r["input_tokens"] + r["output_tokens"],
+            sessions=r["sessions"],
+        )
+        for r in await warehouse.query(q.sql, q.params)
+    ]
+    key = {"cost": lambda t: t.cost_usd, "requests": lambda t: t.requests, "error_rate": lambda t: t.error_rate_pct}
+    ranks.sort(key=lambda t: t.tenant_id)
+    ranks.sort(key=key[sort], reverse=True)  # type: ignore[arg-type, return-value]
+    return TenantRanking(period=_out(period), sort=sort, tenants=ranks[:limit])
+
+
+@router.get("/domains", response_model=DomainBreakdown)
+async def domains(_: Operator, period: AdminPeriod, warehouse: WarehouseDep, database: DatabaseDep) -> DomainBreakdown:
+    """LLM requests and cost per domain across every tenant."""
+    q = queries.rollup_totals(database, _scope(period), ("events", "cost_usd", "sessions"), ("domain", "tenant_id"))
+    merged: dict[str, DomainRow] = {}
+    for r in await warehouse.query(q.sql, q.params):  # session ids are per tenant: their counts add up
+        row = merged.setdefault(
+            r["domain"], DomainRow(domain=r["domain"], tenants=0, requests=0, cost_usd=0, sessions=0)
+        )
+        row.tenants += 1
+        row.requests += r["events"]
+        row.cost_usd += r["cost_usd"]
+        row.sessions += r["sessions"]
+    out = list(merged.values())
+    out.sort(key=lambda r: (-r.cost_usd, -r.requests, r.domain))
+    return DomainBreakdown(period=_out(period), domains=out)
