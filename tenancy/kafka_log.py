@@ -107,17 +107,24 @@ class DirectoryWriter:
     """Writes tenants and keys to the directory topic (acks=all: a return means it is durable)."""
 
     def __init__(self, bootstrap: str, topic: str) -> None:
+        self._bootstrap = bootstrap
         self._topic = topic
-        self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+        self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
+        """Connect (the producer belongs to the running event loop, so it is made here)."""
+        self._producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all", enable_idempotence=True)
         await self._producer.start()
 
     async def stop(self) -> None:
-        await self._producer.stop()
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
 
     async def _write(self, key: bytes, value: bytes) -> int:
         """Write one record to partition 0; returns its offset once it is durable."""
+        if self._producer is None:
+            raise RuntimeError("DirectoryWriter.start() was not called")
         metadata = await self._producer.send_and_wait(self._topic, value, key=key, partition=0)
         return int(metadata.offset)
 

@@ -10,7 +10,7 @@ Tests compute what each endpoint must answer from the event list itself (see `pi
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +29,7 @@ from schemas.rollups import render_rollup_ddl
 from schemas.tenancy import ApiKeyRecord, TenantRecord, key_record_key, new_key, tenant_record_key
 from storage.chdb_store import ChdbWarehouse
 from tenancy.directory import Directory
+from tenancy.kafka_log import DirectoryWriter
 from views_api.main import create_app
 
 NOW = datetime(2026, 3, 18, 15, 30, tzinfo=UTC)
@@ -260,10 +261,15 @@ async def load(warehouse: ChdbWarehouse, events: list[dict[str, Any]]) -> None:
 @dataclass
 class Views:
     client: httpx.AsyncClient
+    warehouse: ChdbWarehouse
+    now: list[datetime]
+    """The app's clock reads now[0]: set it to move time."""
     keys: dict[str, str]
     """'acme', 'globex' (read keys), 'acme-admin', 'acme-ingest', 'operator'."""
     events: list[dict[str, Any]]
     directory: Directory
+    app: Any = None
+    """The FastAPI app (to serve it over real HTTP)."""
 
     def auth(self, who: str) -> dict[str, str]:
         return {"authorization": f"Bearer {self.keys[who]}"}
@@ -283,8 +289,8 @@ def _key(directory: Directory, tenant: str | None, scope: str) -> str:
 
 
 @asynccontextmanager
-async def views(tmp_path: Path, clock: Callable[[], datetime] = lambda: NOW) -> AsyncIterator[Views]:
-    """The views API over the known event set, clock pinned at NOW."""
+async def views(tmp_path: Path, writer: DirectoryWriter | None = None) -> AsyncIterator[Views]:
+    """The views API over the known event set, clock pinned at NOW (`writer` saves store settings)."""
     warehouse = ChdbWarehouse(tmp_path / "chdb")
     retention = {"minute": 3650, "hour": 3650, "day": 3650}
     for statement in render_ddl(DB, raw_retention_days=3650) + render_rollup_ddl(DB, retention):
@@ -302,10 +308,15 @@ async def views(tmp_path: Path, clock: Callable[[], datetime] = lambda: NOW) -> 
         "globex": _key(directory, "globex", "read"),
         "operator": _key(directory, None, "admin"),
     }
-    app = create_app(warehouse, DB, directory, clock=clock)
-    transport = httpx.ASGITransport(app=app)
+    now = [NOW]
+    app = create_app(warehouse, DB, directory, clock=lambda: now[0], writer=writer)
+    transport = httpx.ASGITransport(app=app)  # runs no lifespan: the writer is started here
+    if writer is not None:
+        await writer.start()
     async with httpx.AsyncClient(transport=transport, base_url="http://views") as client:
         try:
-            yield Views(client, keys, events, directory)
+            yield Views(client, warehouse, now, keys, events, directory, app)
         finally:
+            if writer is not None:
+                await writer.stop()
             await warehouse.close()

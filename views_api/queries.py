@@ -6,7 +6,7 @@ Two builders serve the dashboards:
   stored row is one key's aggregate over one offset range of one partition; FINAL keeps the latest
   version of each and summing over ranges and partitions gives exact totals at any moment.
 - the raw builders (`session_list`, `session_events`, `recent_events`, `export_page`,
-  `top_sessions`) read the priced events table for drill-downs, feeds and export only.
+  `conversation_tokens`, `live_sessions`) read the priced events table for drill-downs, feeds and export only.
 
 Builders return a `Query`: SQL with ClickHouse server-side parameters plus their values. Values
 never enter the SQL text; the database name is checked as an identifier, and measure and dimension
@@ -33,33 +33,34 @@ class Query:
 
 
 MEASURES: Final[dict[str, str]] = {
-    "events": "sum(events)",
-    "errors": "sum(errors)",
-    "input_tokens": "sum(input_tokens)",
-    "output_tokens": "sum(output_tokens)",
-    "cached_input_tokens": "sum(cached_input_tokens)",
-    "reasoning_tokens": "sum(reasoning_tokens)",
-    "audio_seconds": "sum(audio_seconds)",
-    "cost_usd": "sum(cost_usd)",
-    "unpriced": "sum(unpriced)",
-    "latency_ms_sum": "sum(latency_ms_sum)",
-    "latency_count": "sum(arraySum(latency_buckets))",
-    "latency_buckets": "sumForEach(latency_buckets)",
-    "content_chars": "sum(content_chars)",
-    "revenue": "sum(revenue)",
-    "rating_sum": "sum(rating_sum)",
-    "rating_count": "sum(rating_count)",
-    "thumbs_up": "sum(thumbs_up)",
-    "thumbs_down": "sum(thumbs_down)",
-    "zero_results": "sum(zero_results)",
-    "sessions": "uniqExactArray(sessions)",
-    "end_users": "uniqExactArray(end_users)",
-    "measures": "sumMap(measures)",
-    "max_d3": "max(d3)",
-    "first_window": "min(window_start)",
-    "last_window": "max(window_start)",
+    "events": "sum(r.events)",
+    "errors": "sum(r.errors)",
+    "input_tokens": "sum(r.input_tokens)",
+    "output_tokens": "sum(r.output_tokens)",
+    "cached_input_tokens": "sum(r.cached_input_tokens)",
+    "reasoning_tokens": "sum(r.reasoning_tokens)",
+    "audio_seconds": "sum(r.audio_seconds)",
+    "cost_usd": "sum(r.cost_usd)",
+    "unpriced": "sum(r.unpriced)",
+    "latency_ms_sum": "sum(r.latency_ms_sum)",
+    "latency_count": "sum(arraySum(r.latency_buckets))",
+    "latency_buckets": "sumForEach(r.latency_buckets)",
+    "content_chars": "sum(r.content_chars)",
+    "revenue": "sum(r.revenue)",
+    "rating_sum": "sum(r.rating_sum)",
+    "rating_count": "sum(r.rating_count)",
+    "thumbs_up": "sum(r.thumbs_up)",
+    "thumbs_down": "sum(r.thumbs_down)",
+    "zero_results": "sum(r.zero_results)",
+    "sessions": "uniqExactArray(r.sessions)",
+    "end_users": "uniqExactArray(r.end_users)",
+    "measures": "sumMap(r.measures)",
+    "max_d3": "max(r.d3)",
+    "first_window": "min(r.window_start)",
+    "last_window": "max(r.window_start)",
 }
-"""Rollup measures by name: what each sums (or counts distinct) over the selected rows."""
+"""Rollup measures by name: what each sums (or counts distinct) over the selected rows `r`. Columns are
+qualified so that a measure's alias (`latency_buckets`) never stands for the column inside another."""
 
 DIMENSIONS: Final = ("tenant_id", "type", "d1", "d2", "d3", "domain")
 
@@ -145,7 +146,7 @@ def rollup_totals(
     for item in order:
         if item.removesuffix(" DESC") not in columns:
             raise ValueError(f"cannot order by {item!r}: not an output column")
-    sql = "SELECT\n    " + ",\n    ".join(select) + f"\nFROM {table} FINAL\nWHERE " + "\n    AND ".join(where)
+    sql = "SELECT\n    " + ",\n    ".join(select) + f"\nFROM {table} AS r FINAL\nWHERE " + "\n    AND ".join(where)
     if keys:
         sql += "\nGROUP BY " + ", ".join(keys)
     if order:
@@ -204,19 +205,6 @@ def session_list(
         "LIMIT {limit:UInt32}"
     )
     return Query(sql, params)
-
-
-def top_sessions(database: str, tenant_id: str, since: datetime, until: datetime, limit: int) -> Query:
-    """Sessions of [since, until) with the most LLM tokens (seed 002's conversation table)."""
-    sql = (
-        "SELECT\n    session_id,\n    count() AS requests,\n    sum(input_tokens) AS input_tokens,\n"
-        "    sum(output_tokens) AS output_tokens,\n    sum(input_tokens + output_tokens) AS tokens,\n"
-        "    sum(cost_usd) AS cost_usd,\n    min(ts) AS first_call_at,\n    max(ts) AS last_call_at\n"
-        f"FROM {_raw(database)} FINAL\n"
-        f"WHERE {_RAW_RANGE} AND type = 'llm_call' AND session_id != ''\n"
-        "GROUP BY session_id\nORDER BY tokens DESC, session_id\nLIMIT {limit:UInt32}"
-    )
-    return Query(sql, {**_range(tenant_id, since, until), "limit": limit})
 
 
 EVENT_COLUMNS: Final = (
@@ -294,3 +282,127 @@ def export_page(
         f"WHERE {_RAW_RANGE}{cursor}\nORDER BY ts, event_id\nLIMIT {{limit:UInt32}}"
     )
     return Query(sql, params)
+
+
+FUNNEL_STAGES: Final[dict[str, str]] = {
+    "started": "type = 'session_started'",
+    "viewed": "type = 'product_event' AND d1 IN ('recommended', 'inquired')",
+    "clicked": "type = 'product_event' AND d1 = 'clicked'",
+    "added_to_cart": "type = 'product_event' AND d1 = 'added_to_cart'",
+    "converted": "type = 'conversion'",
+}
+"""Seed 003's funnel stages: the rollup rows whose sessions reached each one."""
+
+
+def funnel_sessions(database: str, scope: Scope, bucket: tuple[str, str] | None = None) -> Query:
+    """Distinct sessions at each funnel stage (`FUNNEL_STAGES`) in `scope`, per `bucket` = (size, zone) if given.
+
+    One column per stage: uniqExactArray over the `sessions` arrays of that stage's rows. The scope's
+    types and d1 are ignored (the stages fix them); its domain applies.
+    """
+    table = f"{check_identifier(database)}.{ROLLUPS_TABLE}"
+    params: dict[str, Any] = {
+        "tenant_id": scope.tenant_id,
+        "granularity": scope.granularity,
+        "since": _seconds(scope.since),
+        "until": _seconds(scope.until),
+        "types": ["session_started", "product_event", "conversion"],
+    }
+    select = [f"uniqExactArrayIf(sessions, {cond}) AS {name}" for name, cond in FUNNEL_STAGES.items()]
+    if bucket is not None:
+        select.insert(0, f"{_BUCKET_SQL[bucket[0]]} AS bucket")
+        if "{tz:" in _BUCKET_SQL[bucket[0]]:
+            params["tz"] = bucket[1]
+    where = [
+        "tenant_id = {tenant_id:String}",
+        "granularity = {granularity:String}",
+        "window_start >= {since:DateTime} AND window_start < {until:DateTime}",
+        "type IN {types:Array(String)}",
+    ]
+    if scope.domain is not None:
+        where.append("domain = {domain:String}")
+        params["domain"] = scope.domain
+    sql = "SELECT\n    " + ",\n    ".join(select) + f"\nFROM {table} AS r FINAL\nWHERE " + "\n    AND ".join(where)
+    if bucket is not None:
+        sql += "\nGROUP BY bucket\nORDER BY bucket"
+    return Query(sql, params)
+
+
+def cohort_weeks(database: str, tenant_id: str, tz: str, since: datetime, until: datetime) -> Query:
+    """End users by first-seen week and active week (weeks start on Monday in `tz`, the tenant's zone).
+
+    Reads every stored day window of the tenant before `until` (day windows are aligned in the
+    tenant's zone, so each falls in one week): a user's first week is the week of the first day
+    window whose `end_users` holds them. Keeps users first seen at or after `since`; answers one
+    row per (first_week, week) with the users active that week and how many of them ever converted.
+    Weeks are Unix seconds of their local-midnight Monday.
+    """
+    table = f"{check_identifier(database)}.{ROLLUPS_TABLE}"
+    week = _BUCKET_SQL["week"]
+    sql = (
+        "SELECT\n    first_week,\n    week,\n    count() AS users,\n    countIf(converted) AS converted_users\n"
+        "FROM (\n"
+        "    SELECT\n        user, min(week) AS first_week, groupUniqArray(week) AS weeks,\n"
+        "        max(type = 'conversion') AS converted\n"
+        "    FROM (\n"
+        f"        SELECT arrayJoin(end_users) AS user, type, {week} AS week\n"
+        f"        FROM {table} FINAL\n"
+        "        WHERE tenant_id = {tenant_id:String} AND granularity = 'day' AND window_start < {until:DateTime}\n"
+        "    )\n"
+        "    GROUP BY user\n"
+        ")\n"
+        "ARRAY JOIN weeks AS week\n"
+        "WHERE first_week >= toUnixTimestamp({since:DateTime})\n"
+        "GROUP BY first_week, week\n"
+        "ORDER BY first_week, week"
+    )
+    params = {"tenant_id": tenant_id, "tz": tz, "since": _seconds(since), "until": _seconds(until)}
+    return Query(sql, params)
+
+
+def live_sessions(
+    database: str,
+    tenant_id: str,
+    active_since: datetime,
+    until: datetime,
+    lookback_since: datetime,
+    limit: int,
+    domain: str | None = None,
+) -> Query:
+    """Sessions with an event in [active_since, until), most recently active first (seed 004's live list).
+
+    Each session's figures cover its events since `lookback_since`: first event, last event, LLM
+    cost and the model of its latest LLM call ('' without one). `domain` keeps one domain's events.
+    """
+    params = {**_range(tenant_id, lookback_since, until), "active_since": ch_datetime64(active_since), "limit": limit}
+    where = f"{_RAW_RANGE} AND session_id != ''"
+    if domain is not None:
+        where += " AND domain = {domain:String}"
+        params["domain"] = domain
+    sql = (
+        "SELECT\n    session_id,\n    min(ts) AS started_at,\n    max(ts) AS last_event_at,\n"
+        "    sum(cost_usd) AS cost_usd,\n    argMaxIf(model, ts, type = 'llm_call') AS model\n"
+        f"FROM {_raw(database)} FINAL\n"
+        f"WHERE {where}\n"
+        "GROUP BY session_id\nHAVING last_event_at >= {active_since:DateTime64(3)}\n"
+        "ORDER BY last_event_at DESC, session_id\nLIMIT {limit:UInt32}"
+    )
+    return Query(sql, params)
+
+
+def conversation_tokens(database: str, tenant_id: str, since: datetime, until: datetime, limit: int) -> Query:
+    """Sessions of [since, until) with the most LLM tokens (seed 002's conversation table; raw events).
+
+    Output names do not shadow columns: ClickHouse would substitute an alias
+    `input_tokens` (= sum(input_tokens)) into its `sum(input_tokens + output_tokens)`, which fails
+    as an aggregate inside an aggregate.
+    """
+    sql = (
+        "SELECT\n    session_id,\n    count() AS requests,\n    sum(input_tokens) AS prompt_tokens,\n"
+        "    sum(output_tokens) AS completion_tokens,\n    sum(input_tokens + output_tokens) AS tokens,\n"
+        "    sum(cost_usd) AS cost_usd,\n    min(ts) AS first_call_at,\n    max(ts) AS last_call_at\n"
+        f"FROM {_raw(database)} FINAL\n"
+        f"WHERE {_RAW_RANGE} AND type = 'llm_call' AND session_id != ''\n"
+        "GROUP BY session_id\nORDER BY tokens DESC, session_id\nLIMIT {limit:UInt32}"
+    )
+    return Query(sql, {**_range(tenant_id, since, until), "limit": limit})

@@ -71,6 +71,7 @@ def percentile(buckets: Sequence[int], q: float) -> int | None:
 
     The last bucket is open-ended: a quantile there reports the highest bound.
     """
+    buckets = [int(n) for n in buckets]  # UInt64 arrays may arrive as JSON strings
     count = sum(buckets)
     if not count:
         return None
@@ -87,5 +88,5 @@ def add_buckets(rows: Iterable[Row]) -> list[int]:
     """Element-wise sum of the `latency_buckets` of rows."""
     result = [0] * (len(LATENCY_BOUNDS_MS) + 1)
     for row in rows:
-        result = [a + b for a, b in zip(result, row["latency_buckets"], strict=True)]
+        result = [a + int(b) for a, b in zip(result, row["latency_buckets"], strict=True)]
     return result

@@ -59,9 +59,7 @@ async def totals(wh: ChdbWarehouse, granularity: str) -> dict[str, Any]:
     scope = Scope("acme", granularity, NOW - timedelta(days=2), NOW + timedelta(days=1))
     # "minute" buckets are the stored window starts themselves, whatever the granularity and zone
     q = rollup_totals("t", scope, ("events", "cost_usd", "input_tokens"), ("type",), bucket=("minute", "UTC"))
-    points = [
-        {**p, "window_start": datetime.fromtimestamp(p["bucket"], UTC)} for p in await wh.query(q.sql, q.params)
-    ]
+    points = [{**p, "window_start": datetime.fromtimestamp(p["bucket"], UTC)} for p in await wh.query(q.sql, q.params)]
     llm = [p for p in points if p["type"] == "llm_call"]
     return {
         "llm_events": sum(p["events"] for p in llm),

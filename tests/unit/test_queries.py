@@ -1,3 +1,5 @@
+"""The views API's SQL, as text: parameters never interpolated, measures and groupings from fixed tables."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -5,55 +7,79 @@ from datetime import UTC, datetime
 import pytest
 
 from views_api import queries
+from views_api.queries import Scope, rollup_totals
 
-T0 = datetime(2026, 11, 21, 0, 0, tzinfo=UTC)
-T1 = datetime(2026, 11, 21, 13, 45, 7, 250000, tzinfo=UTC)
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+T1 = datetime(2026, 3, 8, tzinfo=UTC)
 
 
-def test_overview_sql_and_parameters() -> None:
-    q = queries.overview("tally", "acme", T0, T1)
+def test_rollup_totals_sql_and_parameters() -> None:
+    scope = Scope("acme", "day", T0, T1, ("llm_call",), d1=("openai",), domain="shop.test")
+    q = rollup_totals("tally", scope, ("events", "cost_usd"), ("d1", "d2"), ("week", "Europe/Paris"), limit=5)
     assert q.sql == (
         "SELECT\n"
-        "    uniqExact(session_id) AS total_sessions,\n"
-        "    countIf(type = 'message' AND ts >= {day_start:DateTime64(3)}) AS messages_today,\n"
-        "    countIf(type = 'llm_call' AND ts >= {day_start:DateTime64(3)}) AS llm_calls_today,\n"
-        "    sumIf(cost_usd, type = 'llm_call' AND ts >= {day_start:DateTime64(3)}) AS cost_today_usd,\n"
-        "    countIf(price_status = 'unknown_model' AND ts >= {day_start:DateTime64(3)}) AS unknown_model_calls_today,\n"
-        "    uniqExactIf(session_id, ts >= {hour_ago:DateTime64(3)}) AS active_sessions\n"
-        "FROM tally.events FINAL\n"
-        "WHERE tenant_id = {tenant_id:String}"
+        "    toUnixTimestamp(toDateTime(toMonday(toTimeZone(window_start, {tz:String})), {tz:String})) AS bucket,\n"
+        "    d1,\n    d2,\n    sum(r.events) AS events,\n    sum(r.cost_usd) AS cost_usd\n"
+        "FROM tally.rollups AS r FINAL\n"
+        "WHERE tenant_id = {tenant_id:String}\n"
+        "    AND granularity = {granularity:String}\n"
+        "    AND window_start >= {since:DateTime} AND window_start < {until:DateTime}\n"
+        "    AND type IN {types:Array(String)}\n"
+        "    AND d1 IN {d1:Array(String)}\n"
+        "    AND domain = {domain:String}\n"
+        "GROUP BY bucket, d1, d2\n"
+        "ORDER BY bucket, d1, d2\n"
+        "LIMIT 5"
     )
     assert q.params == {
         "tenant_id": "acme",
-        "day_start": "2026-11-21 00:00:00.000",
-        "hour_ago": "2026-11-21 13:45:07.250",
+        "granularity": "day",
+        "since": "2026-03-01 00:00:00",
+        "until": "2026-03-08 00:00:00",
+        "tz": "Europe/Paris",
+        "types": ["llm_call"],
+        "d1": ["openai"],
+        "domain": "shop.test",
     }
 
 
-def test_costs_by_model_sql_and_parameters() -> None:
-    q = queries.costs_by_model("tally", "acme", T0, T1)
-    assert q.sql.startswith("SELECT\n    provider,\n    model,\n    count() AS requests,\n")
-    assert "    sum(cost_usd) AS cost_usd,\n" in q.sql
-    assert q.sql.endswith(
-        "FROM tally.events FINAL\n"
-        "WHERE tenant_id = {tenant_id:String} AND type = 'llm_call'\n"
-        "    AND ts >= {since:DateTime64(3)} AND ts < {until:DateTime64(3)}\n"
-        "GROUP BY provider, model\n"
-        "ORDER BY cost_usd DESC, requests DESC, provider, model"
-    )
-    assert q.params == {
-        "tenant_id": "acme",
-        "since": "2026-11-21 00:00:00.000",
-        "until": "2026-11-21 13:45:07.250",
-    }
+def test_platform_scope_reads_every_tenant_and_ungrouped_totals_have_no_group_by() -> None:
+    q = rollup_totals("tally", Scope(None, "hour", T0, T1), ("sessions",))
+    assert "tenant_id" not in q.sql and "tenant_id" not in q.params
+    assert "GROUP BY" not in q.sql and "ORDER BY" not in q.sql
+    assert "uniqExactArray(r.sessions) AS sessions" in q.sql
+
+
+def test_unknown_names_are_refused_not_interpolated() -> None:
+    with pytest.raises(ValueError, match="unknown measure or dimension: cost; DROP"):
+        rollup_totals("tally", Scope("a", "day", T0, T1), ("cost; DROP",))
+    with pytest.raises(ValueError, match="unknown measure or dimension: session_id"):
+        rollup_totals("tally", Scope("a", "day", T0, T1), ("events",), ("session_id",))
+    with pytest.raises(ValueError, match="cannot order by 'cost_usd DESC'"):
+        rollup_totals("tally", Scope("a", "day", T0, T1), ("events",), ("d1",), order_by=("cost_usd DESC",))
+    with pytest.raises(ValueError, match="not a valid database identifier"):
+        rollup_totals("tally; DROP", Scope("a", "day", T0, T1), ("events",))
 
 
 def test_tenant_values_are_parameters_never_sql_text() -> None:
-    q = queries.overview("tally", "x' OR 1=1 --", T0, T1)
-    assert "OR 1=1" not in q.sql
-    assert q.params["tenant_id"] == "x' OR 1=1 --"
+    evil = "x' OR 1=1 --"
+    for q in (
+        rollup_totals("tally", Scope(evil, "day", T0, T1, (evil,), d1=(evil,), domain=evil), ("events",)),
+        queries.session_list("tally", evil, T0, T1, 10, search=evil),
+        queries.session_events("tally", evil, evil, 10),
+        queries.export_page("tally", evil, T0, T1, (T0, evil), 10),
+        queries.recent_events("tally", evil, T0, T1, 10),
+        queries.conversation_tokens("tally", evil, T0, T1, 10),
+    ):
+        assert evil not in q.sql
+        assert evil in str(q.params.values())
 
 
-def test_database_name_is_checked() -> None:
-    with pytest.raises(ValueError, match="not a valid database identifier"):
-        queries.costs_by_model("tally; DROP", "acme", T0, T1)
+def test_export_pages_continue_after_the_cursor_in_key_order() -> None:
+    first = queries.export_page("tally", "acme", T0, T1, None, 1000)
+    assert "after_ts" not in first.sql and first.params["limit"] == 1000
+    q = queries.export_page("tally", "acme", T0, T1, (T0, "9b2e4c1e-0000-4000-8000-000000000000"), 1000)
+    assert "AND (ts, event_id) > ({after_ts:DateTime64(3)}, toUUID({after_id:String}))" in q.sql
+    assert q.sql.endswith("ORDER BY ts, event_id\nLIMIT {limit:UInt32}")
+    assert q.params["after_ts"] == "2026-03-01 00:00:00.000"
+    assert "FROM tally.events FINAL" in q.sql

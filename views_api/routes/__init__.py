@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from views_api.routes import admin, dashboard, export, live, sessions, tenant
+from views_api.routes import admin, dashboard, export, insights, live, sessions, telemetry, tenant, usage
 
 ROUTERS: list[APIRouter] = [
     tenant.router,
     dashboard.router,
+    usage.router,
+    insights.router,
+    telemetry.router,
     sessions.router,
     export.router,
     live.router,
