@@ -254,3 +254,22 @@ async def test_period_parameters_are_validated_by_name(v: Views) -> None:
     ]:
         body = await get(v, f"/costs?{query}", status=422)
         assert body["detail"][0]["loc"] == ["query", param], (query, body)
+
+
+async def test_generic_series_splits_custom_events_by_their_dimensions(v: Views) -> None:
+    body = await get(v, "/series?type=custom&d1=build.completed&group_by=d2&measures=events,measures&period=7d")
+    since = DAY0 - 6 * DAY
+    builds = pick(v.events, since=since, until=DAY0 + DAY, type="custom", name="build.completed")
+    got: dict[tuple[str, str], tuple[int, float]] = {}
+    for p in body["points"]:
+        got[(p["start"], p["group"]["d2"])] = (p["values"]["events"], p["values"]["measures"]["duration_s"])
+    want: dict[tuple[str, str], tuple[int, float]] = {}
+    for e in builds:
+        day = ts(e).replace(hour=0, minute=0, second=0).isoformat().replace("+00:00", "Z")
+        n, total = want.get((day, f"status={e['dimensions']['status']}"), (0, 0.0))
+        want[(day, f"status={e['dimensions']['status']}")] = (n + 1, total + e["measures"]["duration_s"])
+    assert got == want and len(want) >= 8
+    assert body["dimensions"]["d1"] == "name"
+    bad = await get(v, "/series?type=custom&measures=events,bogus", status=422)
+    assert bad["detail"][0]["loc"] == ["query", "measures"]
+    assert (await get(v, "/series?type=nope", status=422))["detail"][0]["loc"] == ["query", "type"]

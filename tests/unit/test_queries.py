@@ -83,3 +83,12 @@ def test_export_pages_continue_after_the_cursor_in_key_order() -> None:
     assert q.sql.endswith("ORDER BY ts, event_id\nLIMIT {limit:UInt32}")
     assert q.params["after_ts"] == "2026-03-01 00:00:00.000"
     assert "FROM tally.events FINAL" in q.sql
+
+
+def test_series_types_are_the_rollup_types() -> None:
+    from typing import get_args
+
+    from schemas.rollups import ROLLUP_DIMENSIONS
+    from views_api.routes.series import EventType
+
+    assert set(get_args(EventType)) == set(ROLLUP_DIMENSIONS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from views_api.routes import admin, dashboard, export, insights, live, sessions, telemetry, tenant, usage
+from views_api.routes import admin, dashboard, export, insights, live, series, sessions, telemetry, tenant, usage
 
 ROUTERS: list[APIRouter] = [
     tenant.router,
@@ -12,6 +12,7 @@ ROUTERS: list[APIRouter] = [
     usage.router,
     insights.router,
     telemetry.router,
+    series.router,
     sessions.router,
     export.router,
     live.router,
