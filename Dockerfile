@@ -5,6 +5,7 @@ COPY pyproject.toml README.md ./
 COPY schemas schemas
 COPY storage storage
 COPY tenancy tenancy
+COPY alerting alerting
 COPY ingest ingest
 COPY processors processors
 COPY views_api views_api

@@ -16,11 +16,12 @@ from typing import Any
 import uvicorn
 from mode import Service
 
+from alerting.rulebook import RuleBook
 from processors.main import run_worker
 from processors.settings import WorkerSettings
 from storage import Warehouse, WarehouseSettings
 from tenancy.directory import Directory
-from tenancy.kafka_log import DirectoryWriter
+from tenancy.kafka_log import DirectoryWriter, KeyedLogWriter
 from views_api.main import create_app
 from views_api.settings import ViewsSettings
 
@@ -36,7 +37,9 @@ class _EmbeddedServer(uvicorn.Server):
 class ViewsService(Service):  # type: ignore[misc]
     """Serves the views API inside the worker's event loop."""
 
-    def __init__(self, warehouse: Warehouse, database: str, directory: Directory, settings: ViewsSettings) -> None:
+    def __init__(
+        self, warehouse: Warehouse, database: str, directory: Directory, rules: RuleBook, settings: ViewsSettings
+    ) -> None:
         super().__init__()
         config = uvicorn.Config(
             create_app(
@@ -44,6 +47,8 @@ class ViewsService(Service):  # type: ignore[misc]
                 database,
                 directory,
                 writer=DirectoryWriter(settings.kafka_bootstrap, settings.directory_topic),
+                rules=rules,  # followed by the worker's alert service, in this same process
+                rules_writer=KeyedLogWriter(settings.kafka_bootstrap, settings.alert_rules_topic),
             ),
             host=settings.host,
             port=settings.port,
@@ -74,5 +79,7 @@ def main() -> None:
     run_worker(
         WorkerSettings(),
         warehouse_settings,
-        lambda warehouse, directory: [ViewsService(warehouse, warehouse_settings.database, directory, views_settings)],
+        lambda warehouse, directory, rules: [
+            ViewsService(warehouse, warehouse_settings.database, directory, rules, views_settings)
+        ],
     )

@@ -8,6 +8,8 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
+from tenancy.kafka_log import ensure_keyed_log
+
 log = logging.getLogger(__name__)
 
 
@@ -58,3 +60,13 @@ async def ensure_all_topics(
     """Every topic tallystream uses: events and DLQ with `partitions`, the directory compacted on one."""
     await ensure_topics(bootstrap, [events_topic, dlq_topic], partitions)
     await ensure_topics(bootstrap, [directory_topic], 1, configs=DIRECTORY_TOPIC_CONFIGS)
+
+
+ALERT_STATE_TOPIC_CONFIGS = {"cleanup.policy": "compact", "min.compaction.lag.ms": str(7 * 86_400_000)}
+"""The last record per tenant is its alert state; a week before compaction leaves delivery time to catch up."""
+
+
+async def ensure_alert_topics(bootstrap: str, rules_topic: str, state_topic: str) -> None:
+    """The alert rules topic and the alert state topic (both compacted, one partition: one order)."""
+    await ensure_keyed_log(bootstrap, rules_topic, DIRECTORY_TOPIC_CONFIGS)
+    await ensure_keyed_log(bootstrap, state_topic, ALERT_STATE_TOPIC_CONFIGS)

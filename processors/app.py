@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ from zoneinfo import ZoneInfo
 import faust
 from faust.types import TP
 
+from processors.alerts.service import AlertService
 from processors.pipeline import BatchHandler
 from processors.rows import DeadLetter, Record
 from processors.settings import WorkerSettings
@@ -21,6 +23,8 @@ from schemas.rollups import ROLLUPS_TABLE
 from schemas.tenancy import PriceOverride
 from storage import Warehouse
 from tenancy.directory import Directory
+
+log = logging.getLogger(__name__)
 
 
 @cache
@@ -41,10 +45,12 @@ def create_app(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     directory: Directory | None = None,
     raw_retention_days: int = 30,
+    alerts: AlertService | None = None,
 ) -> faust.App:
     """A Faust app whose agent prices events from the events topic and stores them in batches.
 
     `directory` (followed by the caller) supplies tenants' own prices; without it genai-prices alone.
+    With `alerts`, the elected leader evaluates every alert rule each `alert_interval_seconds`.
     """
     app = faust.App(
         settings.worker_group,
@@ -125,5 +131,14 @@ def create_app(
                 pending[partition] = [ev for ev in pending[partition] if ev.message.offset >= below]
                 for ev in done:
                     await stream.ack(ev)
+
+    if alerts is not None:
+
+        @app.timer(settings.alert_interval_seconds, on_leader=True)  # type: ignore[untyped-decorator]
+        async def evaluate_alerts() -> None:
+            try:
+                await alerts.evaluate(clock())
+            except Exception:  # the next tick tries again; state moves only on durable writes
+                log.exception("alert evaluation failed")
 
     return app

@@ -10,6 +10,8 @@ from typing import Any
 import faust
 from mode import Service
 
+from alerting.rulebook import RuleBook
+from processors.alerts.service import AlertService
 from processors.app import create_app
 from processors.settings import WorkerSettings
 from storage import Warehouse, WarehouseSettings, open_warehouse
@@ -47,26 +49,32 @@ class DirectoryService(Service):  # type: ignore[misc]
 def run_worker(
     settings: WorkerSettings,
     warehouse_settings: WarehouseSettings,
-    services: Callable[[Warehouse, Directory], Sequence[Any]] = lambda _w, _d: (),
+    services: Callable[[Warehouse, Directory, RuleBook], Sequence[Any]] = lambda _w, _d, _r: (),
 ) -> None:
-    """Open the warehouse, then run the Faust worker (plus `services(warehouse, directory)`) until stopped."""
+    """Open the warehouse, then run the Faust worker (plus `services(warehouse, directory, rules)`) until
+    stopped. The worker follows the tenant directory and the alert rules, evaluates alerts when it is
+    the group's leader, and delivers notifications."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     warehouse = loop.run_until_complete(open_warehouse(warehouse_settings))
     directory = Directory()
     follower = DirectoryFollower(settings.kafka_bootstrap, settings.directory_topic, directory)
+    rules = RuleBook()
+    alerts = AlertService(settings, warehouse, warehouse_settings.database, directory, rules)
     app = create_app(
         settings,
         warehouse,
         warehouse_settings.database,
         directory=directory,
         raw_retention_days=warehouse_settings.raw_retention_days,
+        alerts=alerts,
     )
     worker = faust.Worker(
         app,
         WarehouseCloser(warehouse),
         DirectoryService(follower),
-        *services(warehouse, directory),
+        alerts,
+        *services(warehouse, directory, rules),
         loop=loop,
         loglevel=settings.log_level,
     )

@@ -38,6 +38,14 @@ class WorkerSettings(BaseSettings):
     """How long the group waits for a silent worker before moving its partitions to the others."""
     range_span: int = Field(default=5000, ge=1)
     """Offsets per range: acks wait for a whole range, and a restart re-reads at most this many per partition."""
+    alert_rules_topic: str = topics.ALERT_RULES
+    """Topic of alert rules, default channels, acknowledgements and silences."""
+    alert_state_topic: str = topics.ALERT_STATE
+    """Topic the alert engine records its evaluations to (and the deliverer reads)."""
+    alert_delivery_group: str = "tallystream-alert-delivery"
+    """Consumer group of the deliverers."""
+    alert_interval_seconds: float = Field(default=0.5, gt=0)
+    """How often the leader evaluates every rule."""
     data_dir: Path = Path("var/faust")
     """Faust's local data folder."""
     log_level: str = "info"

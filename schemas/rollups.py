@@ -37,6 +37,24 @@ ROLLUP_DIMENSIONS: Final[dict[str, tuple[str, str, str]]] = {
 LATENCY_BOUNDS_MS: Final = (50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 7500, 10_000, 20_000, 60_000)
 """Upper bounds (exclusive) of the latency buckets; one more bucket holds everything slower."""
 
+
+def latency_percentile(buckets: list[int] | tuple[int, ...], q: float) -> int | None:
+    """Upper bound (ms) of the latency bucket holding the `q` quantile (None: no samples).
+
+    The last bucket is open-ended: a quantile there reports the highest bound.
+    """
+    counts = [int(n) for n in buckets]  # UInt64 arrays may arrive as JSON strings
+    total = sum(counts)
+    if not total:
+        return None
+    rank, seen = q * total, 0
+    for i, n in enumerate(counts):
+        seen += n
+        if seen >= rank and n:
+            return LATENCY_BOUNDS_MS[min(i, len(LATENCY_BOUNDS_MS) - 1)]
+    return LATENCY_BOUNDS_MS[-1]
+
+
 ROLLUP_KEY_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("tenant_id", "LowCardinality(String)"),
     ("granularity", "LowCardinality(String)"),

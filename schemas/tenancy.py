@@ -108,6 +108,8 @@ class TenantRecord(BaseModel):
     """IANA time zone the tenant's hour and day windows are aligned to (e.g. Europe/Paris)."""
     store: StoreSettings = StoreSettings()
     """Store configuration, edited by the tenant (views API `PUT .../settings`)."""
+    monthly_budget_usd: Annotated[Decimal, Field(gt=0, max_digits=20, decimal_places=2)] | None = None
+    """LLM budget per calendar month (tenant zone); budget alerts are seeded when it is set."""
 
 
 class ApiKeyRecord(BaseModel):

@@ -12,3 +12,7 @@ DEFAULT_PARTITIONS: Final = 6
 """Partitions of the event topics: the ceiling on worker parallelism."""
 TENANTS: Final = "tally.tenants"
 """Tenants and API keys (hashed), one compacted record per tenant or key, keyed `tenant:<id>` / `key:<id>`."""
+ALERT_RULES: Final = "tally.alert-rules"
+"""Alert rules, default channels, acknowledgements and silences: compacted, one partition (schemas.alerts)."""
+ALERT_STATE: Final = "tally.alert-state"
+"""The alert engine's evaluations that changed something, keyed by tenant: compacted, one partition."""

@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.ddl import check_identifier, render_ddl
+from schemas.ddl_alerts import render_alert_ddl
 from schemas.rollups import render_rollup_ddl
 from storage.base import Warehouse
 
@@ -62,6 +63,8 @@ async def open_warehouse(settings: WarehouseSettings) -> Warehouse:
         "day": settings.rollup_day_retention_days,
     }
     statements = render_ddl(settings.database, settings.raw_retention_days, settings.dedup_window_days)
-    for statement in statements + render_rollup_ddl(settings.database, rollup_retention):
+    for statement in (
+        statements + render_rollup_ddl(settings.database, rollup_retention) + render_alert_ddl(settings.database)
+    ):
         await warehouse.execute(statement)
     return warehouse

@@ -12,8 +12,11 @@ import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime
+from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
 
 from schemas.tenancy import (
     ApiKeyRecord,
@@ -30,11 +33,16 @@ log = logging.getLogger(__name__)
 FOLLOW_WAIT_MS = 200
 
 
-class DirectoryFollower:
-    """Keeps a `Directory` up to date with the topic; `ready` once it has caught up at start."""
+class Applies(Protocol):
+    def apply(self, key: bytes | None, value: bytes | None, offset: int | None = None) -> None: ...
 
-    def __init__(self, bootstrap: str, topic: str, directory: Directory | None = None) -> None:
-        self.directory = directory or Directory()
+
+class KeyedLogFollower:
+    """Applies every record of a single-partition compacted topic to `target`, from the beginning and
+    then as they come; `ready` once it has caught up at start."""
+
+    def __init__(self, bootstrap: str, topic: str, target: Applies) -> None:
+        self.target = target
         self.ready = asyncio.Event()
         self._bootstrap = bootstrap
         self._topic = topic
@@ -55,7 +63,7 @@ class DirectoryFollower:
             deadline = asyncio.get_running_loop().time() + timeout
             while self._topic not in await consumer.topics():
                 if asyncio.get_running_loop().time() > deadline:
-                    raise RuntimeError(f"directory topic {self._topic!r} does not exist")
+                    raise RuntimeError(f"topic {self._topic!r} does not exist")
                 await asyncio.sleep(0.2)
             # Written to and read from partition 0 only (DirectoryWriter): one total order.
             partition = TopicPartition(self._topic, 0)
@@ -63,13 +71,13 @@ class DirectoryFollower:
             await consumer.seek_to_beginning(partition)
             end = (await consumer.end_offsets([partition]))[partition]
             self._last_fetch = asyncio.get_running_loop().time()
-            self._task = asyncio.create_task(self._follow(consumer, partition, end), name="directory-follower")
+            self._task = asyncio.create_task(self._follow(consumer, partition, end), name=f"follow-{self._topic}")
             async with asyncio.timeout(timeout):
                 await self.ready.wait()
         except BaseException:
             await self.stop()
             raise
-        log.info("tenant directory loaded: %d tenants, %d keys", len(self.directory.tenants), len(self.directory.keys))
+        log.info("%s loaded (%d records)", self._topic, end)
 
     @property
     def seconds_since_fetch(self) -> float:
@@ -83,14 +91,14 @@ class DirectoryFollower:
             try:
                 batches = await consumer.getmany(partition, timeout_ms=FOLLOW_WAIT_MS)
                 for record in batches.get(partition, []):
-                    self.directory.apply(record.key, record.value, record.offset)
+                    self.target.apply(record.key, record.value, record.offset)
                 self._last_fetch = asyncio.get_running_loop().time()
                 if not self.ready.is_set() and await consumer.position(partition) >= end:
                     self.ready.set()
             except asyncio.CancelledError:
                 raise
             except Exception:  # keep following: a frozen directory would keep revoked keys alive
-                log.exception("tenant directory fetch failed; retrying")
+                log.exception("fetch of %s failed; retrying", self._topic)
                 await asyncio.sleep(1.0)
 
     async def stop(self) -> None:
@@ -103,8 +111,16 @@ class DirectoryFollower:
             self._consumer = None
 
 
-class DirectoryWriter:
-    """Writes tenants and keys to the directory topic (acks=all: a return means it is durable)."""
+class DirectoryFollower(KeyedLogFollower):
+    """Keeps a `Directory` up to date with the directory topic."""
+
+    def __init__(self, bootstrap: str, topic: str, directory: Directory | None = None) -> None:
+        self.directory = directory or Directory()
+        super().__init__(bootstrap, topic, self.directory)
+
+
+class KeyedLogWriter:
+    """Writes records to partition 0 of a compacted topic (acks=all: a return means it is durable)."""
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         self._bootstrap = bootstrap
@@ -121,12 +137,20 @@ class DirectoryWriter:
             await self._producer.stop()
             self._producer = None
 
-    async def _write(self, key: bytes, value: bytes) -> int:
+    async def write(self, key: bytes, value: bytes | None) -> int:
+        """Write one record (None: a tombstone) to partition 0; returns its offset once it is durable."""
+        return await self._write(key, value)
+
+    async def _write(self, key: bytes, value: bytes | None) -> int:
         """Write one record to partition 0; returns its offset once it is durable."""
         if self._producer is None:
             raise RuntimeError("DirectoryWriter.start() was not called")
         metadata = await self._producer.send_and_wait(self._topic, value, key=key, partition=0)
         return int(metadata.offset)
+
+
+class DirectoryWriter(KeyedLogWriter):
+    """Writes tenants and keys to the directory topic."""
 
     async def put_tenant(self, record: TenantRecord) -> int:
         """Write a tenant; returns the record's offset."""
@@ -151,3 +175,18 @@ class DirectoryWriter:
         revoked = record.model_copy(update={"revoked_at": datetime.now(UTC)})
         offset = await self._write(key_record_key(record.key_id), revoked.model_dump_json().encode())
         return revoked, offset
+
+
+async def ensure_keyed_log(bootstrap: str, topic: str, configs: dict[str, str]) -> None:
+    """Create the single-partition topic `topic` with `configs` unless it exists (the broker does not
+    auto-create topics)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        if topic not in set(await admin.list_topics()):
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(
+                    [NewTopic(name=topic, num_partitions=1, replication_factor=1, topic_configs=configs)]
+                )
+    finally:
+        await admin.close()

@@ -21,10 +21,12 @@ from zoneinfo import ZoneInfo
 import httpx
 import orjson
 
+from alerting.rulebook import RuleBook
 from processors.pipeline import BatchHandler
 from processors.rows import DeadLetter, Record
 from processors.sink import EventSink
 from schemas.ddl import render_ddl
+from schemas.ddl_alerts import render_alert_ddl
 from schemas.rollups import render_rollup_ddl
 from schemas.tenancy import ApiKeyRecord, TenantRecord, key_record_key, new_key, tenant_record_key
 from storage.chdb_store import ChdbWarehouse
@@ -293,7 +295,7 @@ async def views(tmp_path: Path, writer: DirectoryWriter | None = None) -> AsyncI
     """The views API over the known event set, clock pinned at NOW (`writer` saves store settings)."""
     warehouse = ChdbWarehouse(tmp_path / "chdb")
     retention = {"minute": 3650, "hour": 3650, "day": 3650}
-    for statement in render_ddl(DB, raw_retention_days=3650) + render_rollup_ddl(DB, retention):
+    for statement in render_ddl(DB, raw_retention_days=3650) + render_rollup_ddl(DB, retention) + render_alert_ddl(DB):
         await warehouse.execute(statement)
     events = dataset()
     await load(warehouse, events)
@@ -309,7 +311,7 @@ async def views(tmp_path: Path, writer: DirectoryWriter | None = None) -> AsyncI
         "operator": _key(directory, None, "admin"),
     }
     now = [NOW]
-    app = create_app(warehouse, DB, directory, clock=lambda: now[0], writer=writer)
+    app = create_app(warehouse, DB, directory, clock=lambda: now[0], writer=writer, rules=RuleBook())
     transport = httpx.ASGITransport(app=app)  # runs no lifespan: the writer is started here
     if writer is not None:
         await writer.start()

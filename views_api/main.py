@@ -13,9 +13,10 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from alerting.rulebook import RuleBook
 from storage import Warehouse, WarehouseSettings, open_warehouse
 from tenancy.directory import Directory
-from tenancy.kafka_log import DirectoryFollower, DirectoryWriter
+from tenancy.kafka_log import DirectoryFollower, DirectoryWriter, KeyedLogFollower, KeyedLogWriter
 from views_api import auth, context
 from views_api.routes import ROUTERS
 from views_api.settings import ViewsSettings
@@ -32,23 +33,28 @@ def create_app(
     clock: Callable[[], datetime] = _utc_now,
     follower: DirectoryFollower | None = None,
     writer: DirectoryWriter | None = None,
+    rules: RuleBook | None = None,
+    rules_follower: KeyedLogFollower | None = None,
+    rules_writer: KeyedLogWriter | None = None,
 ) -> FastAPI:
     """The dashboard API over `warehouse`, keys checked against `directory`, which `follower` keeps
     current (started and stopped with the app) or the caller does; `clock` gives "now" (tests pin it).
     `writer` (started and stopped with the app) saves tenants' store settings; without one they are
-    read-only."""
+    read-only. `rules` holds the alert rules (`rules_follower` keeps it current; `rules_writer` saves
+    changes; both started and stopped with the app)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if follower is not None:
             await follower.start()
-        if writer is not None:
-            await writer.start()
+        started = [s for s in (writer, rules_follower, rules_writer) if s is not None]
+        for service in started:
+            await service.start()
         try:
             yield
         finally:
-            if writer is not None:
-                await writer.stop()
+            for service in reversed(started):
+                await service.stop()
             if follower is not None:
                 await follower.stop()
 
@@ -63,6 +69,8 @@ def create_app(
     app.state.clock = clock
     app.state.directory = directory
     app.state.directory_writer = writer
+    app.state.rules = rules
+    app.state.rules_writer = rules_writer
     auth.install(app)
     context.install(app)
     for router in ROUTERS:
@@ -93,5 +101,15 @@ def main() -> None:
     directory = Directory()
     follower = DirectoryFollower(settings.kafka_bootstrap, settings.directory_topic, directory)
     writer = DirectoryWriter(settings.kafka_bootstrap, settings.directory_topic)
-    app = create_app(warehouse, warehouse_settings.database, directory, follower=follower, writer=writer)
+    rules = RuleBook()
+    app = create_app(
+        warehouse,
+        warehouse_settings.database,
+        directory,
+        follower=follower,
+        writer=writer,
+        rules=rules,
+        rules_follower=KeyedLogFollower(settings.kafka_bootstrap, settings.alert_rules_topic, rules),
+        rules_writer=KeyedLogWriter(settings.kafka_bootstrap, settings.alert_rules_topic),
+    )
     uvicorn.run(app, host=settings.host, port=settings.port)

@@ -406,3 +406,42 @@ def conversation_tokens(database: str, tenant_id: str, since: datetime, until: d
         "GROUP BY session_id\nORDER BY tokens DESC, session_id\nLIMIT {limit:UInt32}"
     )
     return Query(sql, {**_range(tenant_id, since, until), "limit": limit})
+
+
+def alert_latest(database: str, tenant_id: str) -> Query:
+    """The latest transition of each of the tenant's rules (its current alert state)."""
+    table = f"{check_identifier(database)}.alert_events"
+    sql = (
+        "SELECT e.rule_id AS rule_id, argMax(e.kind, (e.at, e.kind)) AS kind, max(e.at) AS at,\n"
+        "    argMax(e.name, e.at) AS name, argMax(e.metric, e.at) AS metric, argMax(e.severity, e.at) AS severity,\n"
+        "    argMax(e.value, e.at) AS value, argMax(e.threshold, e.at) AS threshold,\n"
+        "    argMax(e.incident, e.at) AS incident\n"
+        f"FROM {table} AS e FINAL\n"
+        "WHERE e.tenant_id = {tenant_id:String}\n"
+        "GROUP BY e.rule_id\nORDER BY rule_id"
+    )
+    return Query(sql, {"tenant_id": tenant_id})
+
+
+def alert_history(database: str, tenant_id: str, since: datetime, until: datetime, limit: int) -> Query:
+    """The tenant's alert transitions in [since, until), newest first."""
+    table = f"{check_identifier(database)}.alert_events"
+    sql = (
+        "SELECT rule_id, kind, at, name, metric, severity, value, threshold, incident, notifications, silenced\n"
+        f"FROM {table} FINAL\n"
+        "WHERE tenant_id = {tenant_id:String} AND at >= {since:DateTime64(3)} AND at < {until:DateTime64(3)}\n"
+        "ORDER BY at DESC, rule_id\nLIMIT {limit:UInt32}"
+    )
+    return Query(sql, {**_range(tenant_id, since, until), "limit": limit})
+
+
+def alert_deliveries(database: str, tenant_id: str, notification_ids: list[str]) -> Query:
+    """Delivery outcomes of the given notifications."""
+    table = f"{check_identifier(database)}.alert_deliveries"
+    sql = (
+        "SELECT notification_id, channel, status, attempts, error, at\n"
+        f"FROM {table}\n"
+        "WHERE tenant_id = {tenant_id:String} AND notification_id IN {ids:Array(String)}\n"
+        "ORDER BY at"
+    )
+    return Query(sql, {"tenant_id": tenant_id, "ids": notification_ids})

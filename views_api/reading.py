@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from schemas.rollups import LATENCY_BOUNDS_MS
+from schemas.rollups import LATENCY_BOUNDS_MS, latency_percentile
 from views_api.periods import Period
 
 Row = Mapping[str, Any]
@@ -67,21 +67,8 @@ def money(value: Decimal, places: str = "0.000001") -> Decimal:
 
 
 def percentile(buckets: Sequence[int], q: float) -> int | None:
-    """Upper bound (ms) of the latency bucket holding the `q` quantile (None: no samples).
-
-    The last bucket is open-ended: a quantile there reports the highest bound.
-    """
-    buckets = [int(n) for n in buckets]  # UInt64 arrays may arrive as JSON strings
-    count = sum(buckets)
-    if not count:
-        return None
-    rank = q * count
-    seen = 0
-    for i, n in enumerate(buckets):
-        seen += n
-        if seen >= rank and n:
-            return LATENCY_BOUNDS_MS[min(i, len(LATENCY_BOUNDS_MS) - 1)]
-    return LATENCY_BOUNDS_MS[-1]
+    """Upper bound (ms) of the latency bucket holding the `q` quantile (None: no samples)."""
+    return latency_percentile(list(buckets), q)
 
 
 def add_buckets(rows: Iterable[Row]) -> list[int]:

@@ -21,3 +21,5 @@ class ViewsSettings(BaseSettings):
     """Kafka, for the tenant directory (API keys)."""
     directory_topic: str = Field(default=topics.TENANTS, validation_alias="TALLY_DIRECTORY_TOPIC")
     """Topic of the tenant directory."""
+    alert_rules_topic: str = Field(default=topics.ALERT_RULES, validation_alias="TALLY_ALERT_RULES_TOPIC")
+    """Topic of the alert rules."""

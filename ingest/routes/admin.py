@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated
 
 from aiokafka.errors import KafkaError
@@ -42,6 +43,8 @@ class TenantIn(BaseModel):
     price_overrides: dict[str, PriceOverride] = Field(default_factory=dict)
     timezone: TimeZoneName = "UTC"
     """IANA time zone of the tenant's hour and day windows."""
+    monthly_budget_usd: Annotated[Decimal, Field(gt=0, max_digits=20, decimal_places=2)] | None = None
+    """LLM budget per calendar month; seeds the 80 % and 100 % budget alerts."""
 
 
 class KeyIn(BaseModel):

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from tenancy.kafka_log import DirectoryWriter
+from alerting.rulebook import RuleBook
+from tenancy.kafka_log import DirectoryWriter, KeyedLogWriter, ensure_keyed_log
 from tests.conftest import free_port
 from tests.live import serve, start_ingest_topics
 from tests.viewsdata import DB, NOW, Views, views
@@ -32,12 +33,25 @@ async def v(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str) -> A
         yield loaded
 
 
+PATH_VALUES = {"{session_id}": "s1", "{rule_id}": "default-daily-cost"}
+
+
 def tenant_routes(v: Views) -> list[tuple[str, str]]:
-    """(method, path) of every tenant route, path parameters other than the tenant filled in."""
+    """(method, path?query) of every tenant route: path parameters other than the tenant filled in, and
+    required query parameters given their first allowed value."""
     out = []
     for path, operations in v.app.openapi()["paths"].items():
-        if path.startswith("/api/dashboard/{tenant_id}"):
-            out.extend((method.upper(), path.replace("{session_id}", "s1")) for method in sorted(operations))
+        if not path.startswith("/api/dashboard/{tenant_id}"):
+            continue
+        for method, operation in sorted(operations.items()):
+            url = path
+            for name, value in PATH_VALUES.items():
+                url = url.replace(name, value)
+            query = ["ticks=1"] if path.endswith("/live") else []
+            for p in operation.get("parameters", []):
+                if p["in"] == "query" and p.get("required"):
+                    query.append(f"{p['name']}={p['schema'].get('enum', ['1'])[0]}")
+            out.append((method.upper(), url + ("?" + "&".join(query) if query else "")))
     return out
 
 
@@ -45,8 +59,8 @@ async def test_every_tenant_route_refuses_other_tenants_and_unknown_ones(v: View
     routes = tenant_routes(v)
     assert len(routes) >= 14, routes
     for method, path in routes:
-        url = path.replace("{tenant_id}", "acme") + ("?ticks=1" if path.endswith("/live") else "")
-        body = {"json": {}} if method == "PUT" else {}
+        url = path.replace("{tenant_id}", "acme")
+        body = {"json": {}} if method in ("PUT", "POST") else {}
         foreign = await v.client.request(method, url, headers=v.auth("globex"), **body)
         assert foreign.status_code == 403, (method, path, foreign.text)
         assert foreign.json() == {"error": "this key cannot access tenant 'acme'"}
@@ -54,11 +68,15 @@ async def test_every_tenant_route_refuses_other_tenants_and_unknown_ones(v: View
         assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"] == "Bearer", (method, path)
         ingest = await v.client.request(method, url, headers=v.auth("acme-ingest"), **body)
         assert ingest.status_code == 403, (method, path)
-        unknown = path.replace("{tenant_id}", "nobody") + ("?ticks=1" if path.endswith("/live") else "")
+        unknown = path.replace("{tenant_id}", "nobody")
         missing = await v.client.request(method, unknown, headers=v.auth("operator"), **body)
         assert missing.status_code == 404 and missing.json() == {"error": "unknown tenant 'nobody'"}, (method, path)
-        own = await v.client.request(method, url, headers=v.auth("operator" if method == "PUT" else "acme"), **body)
-        assert own.status_code == 200, (method, path, own.text)
+        if method == "GET":
+            own = await v.client.request(method, url, headers=v.auth("acme"))
+            assert own.status_code == 200, (method, path, own.text)
+        else:  # a read key may not change anything
+            read = await v.client.request(method, url, headers=v.auth("acme"), **body)
+            assert read.status_code in (403, 422), (method, path, read.text)
 
 
 async def test_settings_are_saved_to_the_directory_and_read_back(v: Views) -> None:
@@ -126,8 +144,17 @@ def _fuzz(v: Views, url: str) -> dict[str, int]:
 
 async def test_generated_requests_get_no_5xx_and_answers_match_the_schema(v: Views) -> None:
     # a second app on the same store, its directory writer started by its own server's lifespan
+    bootstrap, topic = v.app.state.test_directory
+    rules_topic = f"{topic}.alert-rules"
+    await ensure_keyed_log(bootstrap, rules_topic, {"cleanup.policy": "compact"})
     app = create_app(
-        v.warehouse, DB, v.directory, clock=lambda: NOW, writer=DirectoryWriter(*v.app.state.test_directory)
+        v.warehouse,
+        DB,
+        v.directory,
+        clock=lambda: NOW,
+        writer=DirectoryWriter(bootstrap, topic),
+        rules=RuleBook(),
+        rules_writer=KeyedLogWriter(bootstrap, rules_topic),
     )
     with serve(app, free_port()) as url:
         statuses = await asyncio.to_thread(_fuzz, v, url)

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from views_api.routes import admin, dashboard, export, insights, live, series, sessions, telemetry, tenant, usage
+from views_api.routes import (
+    admin,
+    alerts,
+    dashboard,
+    export,
+    insights,
+    live,
+    series,
+    sessions,
+    telemetry,
+    tenant,
+    usage,
+)
 
 ROUTERS: list[APIRouter] = [
     tenant.router,
@@ -16,5 +28,6 @@ ROUTERS: list[APIRouter] = [
     sessions.router,
     export.router,
     live.router,
+    alerts.router,
     admin.router,
 ]

@@ -1,0 +1,1 @@
+"""Alerting shared by the worker (evaluation, delivery) and the views API (rules API, test sends)."""

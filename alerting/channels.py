@@ -1,0 +1,190 @@
+"""Delivering notifications: webhook (signed JSON), Slack incoming webhook, PagerDuty Events v2, email.
+
+Payloads are built by pure functions (tested as values); `send` posts or mails them and raises
+`DeliveryError` on any failure (the caller retries). Every HTTP request carries
+`X-Tally-Notification-Id`, so a receiver can drop the rare repeat a crash between sending and
+recording can cause; PagerDuty deduplicates by the incident id itself (`dedup_key`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import smtplib
+import ssl
+import time
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any
+
+import httpx
+import orjson
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.alerts import (
+    Channel,
+    EmailChannel,
+    Notification,
+    PagerDutyChannel,
+    SlackChannel,
+    Transition,
+    WebhookChannel,
+)
+
+SIGNATURE_HEADER = "X-Tally-Signature"
+ID_HEADER = "X-Tally-Notification-Id"
+
+
+class DeliveryError(RuntimeError):
+    """A notification could not be delivered (the message says why; never a secret)."""
+
+
+class SmtpEnv(BaseSettings):
+    """The SMTP server of email channels, from `TALLY_SMTP_HOST`, `_PORT`, `_SENDER`, `_STARTTLS`, `_SSL`,
+    `_USERNAME`, `_PASSWORD` (the password is never logged)."""
+
+    model_config = SettingsConfigDict(env_prefix="TALLY_SMTP_", extra="ignore")
+
+    host: str | None = None
+    port: int = 25
+    sender: str = "tallystream@localhost"
+    starttls: bool = False
+    ssl: bool = False
+    username: str | None = None
+    password: SecretStr | None = None
+
+    def settings(self) -> SmtpSettings | None:
+        if self.host is None:
+            return None
+        secret = self.password.get_secret_value() if self.password else None
+        return SmtpSettings(self.host, self.port, self.sender, self.starttls, self.ssl, self.username, secret)
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int = 25
+    sender: str = "tallystream@localhost"
+    starttls: bool = False
+    ssl: bool = False
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The webhook signature header value: `t=<unix>,v1=<hex HMAC-SHA256 of "<unix>." + body>`."""
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def verify(secret: str, header: str, body: bytes, now: int, tolerance: int = 300) -> bool:
+    """Check a signature header as a receiver would (constant time, timestamp within `tolerance`)."""
+    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
+    try:
+        timestamp = int(parts["t"])
+    except (KeyError, ValueError):
+        return False
+    expected = sign(secret, timestamp, body).split("v1=", 1)[1]
+    return abs(now - timestamp) <= tolerance and hmac.compare_digest(expected, parts.get("v1", ""))
+
+
+def headline(item: Transition) -> str:
+    """One line for a transition: '[FIRING] High daily cost: cost 61.2 > 50 (tenant acme)'."""
+    verb = {"firing": "FIRING", "reminder": "STILL FIRING", "resolved": "RESOLVED"}.get(item.kind, item.kind.upper())
+    value = "no data" if item.value is None else f"{item.value:.6g}"
+    return f"[{verb}] {item.name}: {item.metric} {value} (threshold {item.threshold:f}, {item.severity})"
+
+
+def webhook_body(tenant_id: str, notification: Notification, sent_at: int) -> bytes:
+    items = [item.model_dump(mode="json") for item in notification.items]
+    return orjson.dumps(
+        {"notification_id": notification.notification_id, "tenant_id": tenant_id, "sent_at": sent_at, "alerts": items}
+    )
+
+
+def slack_body(tenant_id: str, notification: Notification) -> dict[str, Any]:
+    lines = [headline(i) for i in notification.items]
+    return {
+        "text": f"tallystream: {len(lines)} alert update(s) for {tenant_id}",
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(f"• {line}" for line in lines)}}],
+    }
+
+
+def pagerduty_events(channel: PagerDutyChannel, tenant_id: str, notification: Notification) -> list[dict[str, Any]]:
+    """One Events v2 event per transition: trigger (firing, reminder) or resolve, deduplicated by incident."""
+    severity = {"critical": "critical", "warning": "warning", "info": "info"}
+    return [
+        {
+            "routing_key": channel.routing_key,
+            "event_action": "resolve" if item.kind == "resolved" else "trigger",
+            "dedup_key": item.incident,
+            "payload": {
+                "summary": headline(item)[:1024],
+                "source": f"tallystream/{tenant_id}",
+                "severity": severity[item.severity],
+                "custom_details": item.model_dump(mode="json"),
+            },
+        }
+        for item in notification.items
+    ]
+
+
+def email_message(channel: EmailChannel, sender: str, tenant_id: str, notification: Notification) -> EmailMessage:
+    message = EmailMessage()
+    first = notification.items[0]
+    more = f" (+{len(notification.items) - 1} more)" if len(notification.items) > 1 else ""
+    message["Subject"] = f"{headline(first)}{more} — {tenant_id}"
+    message["From"] = sender
+    message["To"] = ", ".join(channel.to)
+    message["X-Tally-Notification-Id"] = notification.notification_id
+    message.set_content(
+        "\n".join(headline(i) for i in notification.items) + f"\n\nnotification {notification.notification_id}\n"
+    )
+    return message
+
+
+def _smtp_send(settings: SmtpSettings, message: EmailMessage) -> None:
+    context = ssl.create_default_context()
+    smtp_class = smtplib.SMTP_SSL if settings.ssl else smtplib.SMTP
+    kwargs: dict[str, Any] = {"context": context} if settings.ssl else {}
+    with smtp_class(settings.host, settings.port, timeout=10, **kwargs) as smtp:
+        if settings.starttls:
+            smtp.starttls(context=context)
+        if settings.username:
+            smtp.login(settings.username, settings.password or "")
+        smtp.send_message(message)
+
+
+async def _post(http: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]) -> None:
+    try:
+        response = await http.post(url, content=body, headers={"content-type": "application/json", **headers})
+    except httpx.HTTPError as exc:
+        raise DeliveryError(f"{type(exc).__name__} posting to the channel") from exc
+    if response.status_code >= 300:
+        raise DeliveryError(f"channel answered HTTP {response.status_code}")
+
+
+async def send(
+    channel: Channel, tenant_id: str, notification: Notification, http: httpx.AsyncClient, smtp: SmtpSettings | None
+) -> None:
+    """Deliver one notification to one channel, or raise DeliveryError."""
+    ident = {ID_HEADER: notification.notification_id}
+    if isinstance(channel, WebhookChannel):
+        now = int(time.time())
+        body = webhook_body(tenant_id, notification, now)
+        await _post(http, channel.url, body, {SIGNATURE_HEADER: sign(channel.secret, now, body), **ident})
+    elif isinstance(channel, SlackChannel):
+        await _post(http, channel.webhook_url, orjson.dumps(slack_body(tenant_id, notification)), ident)
+    elif isinstance(channel, PagerDutyChannel):
+        for event in pagerduty_events(channel, tenant_id, notification):
+            await _post(http, channel.url, orjson.dumps(event), ident)
+    else:
+        if smtp is None:
+            raise DeliveryError("no SMTP server configured (TALLY_SMTP_HOST)")
+        message = email_message(channel, smtp.sender, tenant_id, notification)
+        try:
+            await asyncio.to_thread(_smtp_send, smtp, message)
+        except (OSError, smtplib.SMTPException) as exc:
+            raise DeliveryError(f"SMTP: {type(exc).__name__}") from exc
