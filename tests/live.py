@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import uvicorn
 from aiokafka import AIOKafkaConsumer
@@ -121,3 +127,73 @@ async def read_records(
     finally:
         await consumer.stop()
     return out
+
+
+class Combined:
+    """`tallystream-combined` (worker + views, chDB) as a subprocess that can be stopped, killed and restarted
+    on the same store, topics and groups."""
+
+    def __init__(self, bootstrap: str, prefix: str, workdir: Path, **env: str) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.workdir = workdir
+        self.env = {
+            **os.environ,
+            "TALLY_KAFKA_BOOTSTRAP": bootstrap,
+            "TALLY_EVENTS_TOPIC": f"{prefix}.raw",
+            "TALLY_DLQ_TOPIC": f"{prefix}.dlq",
+            "TALLY_DIRECTORY_TOPIC": f"{prefix}.tenants",
+            "TALLY_ALERT_RULES_TOPIC": f"{prefix}.alert-rules",
+            "TALLY_ALERT_STATE_TOPIC": f"{prefix}.alert-state",
+            "TALLY_ALERT_DELIVERY_GROUP": f"{prefix}-delivery",
+            "TALLY_WORKER_GROUP": f"{prefix}-worker",
+            "TALLY_DATABASE": prefix.replace("-", "_").replace(".", "_"),
+            "TALLY_CHDB_PATH": str(workdir / "chdb"),
+            "TALLY_DATA_DIR": str(workdir / "faust"),
+            "TALLY_VIEWS_PORT": str(self.port),
+            "TALLY_BATCH_SECONDS": "0.2",
+            **env,
+        }
+        self.env.pop("CLICKHOUSE_URL", None)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    @property
+    def log(self) -> Path:
+        return self.workdir / f"combined-{self.starts}.log"
+
+    async def start(self, timeout: float = 90) -> None:
+        self.starts += 1
+        exe = str(Path(sys.executable).with_name("tallystream-combined"))
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen([exe], env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        async with httpx.AsyncClient(base_url=self.url) as client:
+            for _ in range(int(timeout / 0.2)):
+                assert self.proc.poll() is None, self.log.read_text()[-3000:]
+                try:
+                    if (await client.get("/healthz")).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.2)
+        raise AssertionError(f"combined did not come up: {self.log.read_text()[-3000:]}")
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc is None:
+            return
+        if kill:
+            self.proc.kill()
+        else:
+            self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
