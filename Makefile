@@ -82,6 +82,10 @@ bench-slice: install ## Throughput of the worker vs raw aiokafka consume, on the
 bench-views: install ## Dashboard endpoint p50/p95 at 10M events vs raw SQL, and a 1M-row CSV export's memory
 	$(BIN)/python bench/views.py --events 10000000 --tenants 100
 
+.PHONY: bench-alerts
+bench-alerts: install ## Alert latency from ingest 2xx to webhook, 100 trials, vs a raw Kafka round trip (own broker)
+	$(BIN)/python bench/alerts.py --trials 100
+
 .PHONY: bench-ingest
 bench-ingest: install ## Ingest HTTP throughput and latency vs raw aiokafka produce (starts its own broker)
 	$(BIN)/python bench/ingest.py --events 200000 --concurrency 2

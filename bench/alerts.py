@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -195,7 +196,10 @@ async def run(args: argparse.Namespace, bootstrap: str, tmp: Path) -> None:
                     print(
                         f"  {i + 1}/{args.trials} trials, p50 so far {statistics.median(latencies):.0f} ms", flush=True
                     )
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(random.uniform(0.05, 1.0))  # arrive at any phase of the batch and timer cycles
+            scrape = (await client.get(f"http://127.0.0.1:{views_port}/metrics")).text
+            evaluation = [line for line in scrape.splitlines() if line.startswith("tally_alert_evaluation_seconds")]
+            print("\n".join(evaluation), flush=True)
     finally:
         for proc in procs:
             proc.terminate()

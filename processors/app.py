@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import faust
 from faust.types import TP
 
-from processors.alerts.service import AlertService
+from processors.alerts.service import CHECK_SECONDS, AlertService
 from processors.pipeline import BatchHandler
 from processors.rows import DeadLetter, Record
 from processors.settings import WorkerSettings
@@ -50,7 +50,8 @@ def create_app(
     """A Faust app whose agent prices events from the events topic and stores them in batches.
 
     `directory` (followed by the caller) supplies tenants' own prices; without it genai-prices alone.
-    With `alerts`, the elected leader evaluates every alert rule each `alert_interval_seconds`.
+    With `alerts`, the elected leader evaluates every alert rule after each stored batch and at least
+    every `alert_interval_seconds`.
     """
     app = faust.App(
         settings.worker_group,
@@ -122,6 +123,8 @@ def create_app(
                 continue
             records = [_record(ev.message) for ev in events]
             handled = await handler.handle(records, clock())
+            if alerts is not None:
+                alerts.changed()
             for partition in handled.update.restarted:
                 pending[partition].clear()  # read again from an earlier offset: those will come back
             for ev in events:
@@ -134,8 +137,10 @@ def create_app(
 
     if alerts is not None:
 
-        @app.timer(settings.alert_interval_seconds, on_leader=True)  # type: ignore[untyped-decorator]
+        @app.timer(min(CHECK_SECONDS, settings.alert_interval_seconds), on_leader=True)  # type: ignore[untyped-decorator]
         async def evaluate_alerts() -> None:
+            if not alerts.due():
+                return
             try:
                 await alerts.evaluate(clock())
             except Exception:  # the next tick tries again; state moves only on durable writes

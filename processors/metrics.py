@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 EVENTS_STORED = Counter("tally_worker_events_stored", "Events priced and stored in the warehouse.")
 DEAD_LETTERS = Counter("tally_worker_dead_letters", "Records sent to the dead-letter topic, by reason.", ["reason"])
@@ -20,6 +20,15 @@ LATE = Counter(
 )
 UNKNOWN_MODEL = Counter("tally_worker_unknown_model", "llm_call events whose model has no known price.")
 INSERT_RETRIES = Counter("tally_worker_insert_retries", "Failed warehouse inserts (each is retried).")
+ALERT_EVALUATION = Histogram(
+    "tally_alert_evaluation_seconds",
+    "Time of one evaluation of every alert rule (query, state machines, durable write).",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+ALERT_TRANSITIONS = Counter("tally_alert_transitions", "Alert rule transitions recorded, by kind.", ["kind"])
+ALERT_DELIVERIES = Counter(
+    "tally_alert_deliveries", "Notification deliveries, by channel and outcome.", ["channel", "status"]
+)
 
 
 def dead_letter_reason(reason: str) -> str:

@@ -21,6 +21,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 
 from alerting.channels import DeliveryError, SmtpSettings, send
+from processors import metrics
 from schemas.alerts import AlertTick, Notification
 from schemas.ddl import ch_datetime64
 from schemas.ddl_alerts import ALERT_DELIVERIES_TABLE, ALERT_EVENTS_TABLE
@@ -50,6 +51,7 @@ class Deliverer:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request otherwise
         self._http = httpx.AsyncClient(timeout=10)
         self._consumer = AIOKafkaConsumer(
             self._topic,
@@ -142,6 +144,7 @@ class Deliverer:
                             notification.channel.kind, error, attempt)  # fmt: skip
                 if attempt < self._attempts:
                     await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
+        metrics.ALERT_DELIVERIES.labels(notification.channel.kind, "failed" if error else "delivered").inc()
         await self._warehouse.insert(
             f"{self._database}.{ALERT_DELIVERIES_TABLE}",
             [

@@ -27,6 +27,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from alerting.rulebook import RuleBook
+from processors import metrics
 from processors.alerts.metrics import rule_value, tick_query
 from processors.alerts.state import NOTIFYING, step
 from schemas.alerts import PLATFORM, AlertTick, Notification, RuleState, Transition
@@ -87,6 +88,10 @@ class AlertEngine:
 
     async def evaluate(self, now: datetime) -> list[AlertTick]:
         """One evaluation of every rule at `now`; returns the ticks written."""
+        with metrics.ALERT_EVALUATION.time():
+            return await self._evaluate(now)
+
+    async def _evaluate(self, now: datetime) -> list[AlertTick]:
         tenants = self._tenants()
         rows_by_tenant: dict[str, list[dict[str, Any]]] = defaultdict(list)
         data_tenants = [t for t in tenants if t != PLATFORM]
@@ -105,6 +110,8 @@ class AlertEngine:
             await self._write(tenant.encode(), tick.model_dump_json().encode())
             self.states[tenant] = dict(tick.states)  # only once the record is durable
             written.append(tick)
+            for transition in tick.transitions:
+                metrics.ALERT_TRANSITIONS.labels(transition.kind).inc()
         return written
 
     def _evaluate_tenant(

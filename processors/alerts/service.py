@@ -1,6 +1,8 @@
 """Wiring of alerting in the worker: the rules follower, the engine's writer and restore, the deliverer.
 
-`AlertService.evaluate` is what the Faust leader's timer calls (processors.app). A worker that
+The Faust leader checks every `CHECK_SECONDS` and evaluates when a batch was stored since the last
+evaluation (`changed`, called by the agent) or `alert_interval_seconds` passed, so rules follow the
+rollups as they change and still move when traffic stops. A worker that
 becomes leader — at start or after a rebalance — first rebuilds the engine's state from the
 alert-state topic, so a new leader continues where the old one stopped.
 """
@@ -17,12 +19,15 @@ from alerting.channels import SmtpEnv
 from alerting.rulebook import RuleBook
 from processors.alerts.deliver import Deliverer
 from processors.alerts.engine import AlertEngine
+from processors.alerts.probe import PipelineProbe
 from processors.settings import WorkerSettings
 from storage import Warehouse
 from tenancy.directory import Directory
 from tenancy.kafka_log import KeyedLogFollower, KeyedLogWriter, ensure_keyed_log
 
 log = logging.getLogger(__name__)
+
+CHECK_SECONDS = 0.1
 
 
 class AlertService(Service):  # type: ignore[misc]
@@ -34,7 +39,10 @@ class AlertService(Service):  # type: ignore[misc]
         self.rules = rules
         self._follower = KeyedLogFollower(settings.kafka_bootstrap, settings.alert_rules_topic, rules)
         self._writer = KeyedLogWriter(settings.kafka_bootstrap, settings.alert_state_topic)
-        self.engine = AlertEngine(warehouse, database, rules, directory, self._writer.write)
+        probe = PipelineProbe(
+            settings.kafka_bootstrap, settings.worker_group, settings.events_topic, settings.dlq_topic
+        )
+        self.engine = AlertEngine(warehouse, database, rules, directory, self._writer.write, probe)
         self._deliverer = Deliverer(
             settings.kafka_bootstrap,
             settings.alert_state_topic,
@@ -44,6 +52,15 @@ class AlertService(Service):  # type: ignore[misc]
             smtp=SmtpEnv().settings(),
         )
         self._last_evaluation = 0.0
+        self._changed = False
+
+    def changed(self) -> None:
+        """Rollups changed (a batch was stored): evaluate at the next check, without waiting for the interval."""
+        self._changed = True
+
+    def due(self) -> bool:
+        """Whether to evaluate now: rollups changed, or the interval passed (time-driven rules, resolving)."""
+        return self._changed or time.monotonic() - self._last_evaluation >= self._settings.alert_interval_seconds
 
     async def on_start(self) -> None:
         for topic, configs in (
@@ -72,5 +89,6 @@ class AlertService(Service):  # type: ignore[misc]
         """One evaluation (restoring first when this worker was not evaluating just before)."""
         if time.monotonic() - self._last_evaluation > 5 * self._settings.alert_interval_seconds + 2:
             await self.restore()
+        self._changed = False
         await self.engine.evaluate(now)
         self._last_evaluation = time.monotonic()

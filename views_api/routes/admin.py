@@ -6,10 +6,14 @@ windows (aligned in every whole-hour zone) over a period bucketed in UTC (or `tz
 
 from __future__ import annotations
 
+import secrets
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 
+from alerting.rulebook import RuleBook, dump
+from schemas.alerts import PIPELINE_METRICS, PLATFORM, AlertRule, RuleIn, rule_record_key
 from tenancy.directory import Directory, Principal
 from tenancy.http import AuthError, authenticate, bearer_token
 from views_api import queries, reading
@@ -17,6 +21,7 @@ from views_api.context import PeriodName
 from views_api.deps import DatabaseDep, NowDep, WarehouseDep
 from views_api.models import DomainBreakdown, DomainRow, PeriodOut, TenantRank, TenantRanking
 from views_api.periods import Period, resolve, zone
+from views_api.routes.alerts import RuleIdPath, write_rules
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
@@ -105,3 +110,38 @@ async def domains(_: Operator, period: AdminPeriod, warehouse: WarehouseDep, dat
     out = list(merged.values())
     out.sort(key=lambda r: (-r.cost_usd, -r.requests, r.domain))
     return DomainBreakdown(period=_out(period), domains=out)
+
+
+@router.get("/alert-rules", response_model=list[AlertRule])
+async def platform_rules(_: Operator, request: Request) -> list[AlertRule]:
+    """Platform-wide alert rules (pipeline health: consumer lag, dead-letter rate)."""
+    book: RuleBook | None = request.app.state.rules
+    return book.own_rules(PLATFORM) if book is not None else []
+
+
+def _body_error(field: str, message: str) -> RequestValidationError:
+    return RequestValidationError([{"loc": ("body", field), "msg": message, "type": "value_error"}])
+
+
+@router.post("/alert-rules", response_model=AlertRule, status_code=201)
+async def create_platform_rule(principal: Operator, body: RuleIn, request: Request, now: NowDep) -> AlertRule:
+    """Create a platform rule on `consumer_lag` (records) or `dlq_rate` (dead letters per minute)."""
+    if body.metric not in PIPELINE_METRICS:
+        raise _body_error("metric", f"platform rules watch the pipeline: {', '.join(PIPELINE_METRICS)}")
+    if not body.channels:
+        raise _body_error("channels", "platform rules need their own channels")
+    rule = AlertRule(
+        rule_id=f"{body.metric.replace('_', '-')}-{secrets.token_hex(3)}", tenant_id=PLATFORM, created_at=now,
+        updated_at=now, **body.model_dump(),
+    )  # fmt: skip
+    await write_rules(request, rule_record_key(PLATFORM, rule.rule_id), dump(rule))
+    return rule
+
+
+@router.delete("/alert-rules/{rule_id}", status_code=204)
+async def delete_platform_rule(_: Operator, rule_id: RuleIdPath, request: Request) -> Response:
+    book: RuleBook | None = request.app.state.rules
+    if book is None or rule_id not in {r.rule_id for r in book.own_rules(PLATFORM)}:
+        raise AuthError(404, f"no platform alert rule {rule_id!r}")
+    await write_rules(request, rule_record_key(PLATFORM, rule_id), None)
+    return Response(status_code=204)

@@ -58,7 +58,7 @@ def _book(request: Request) -> RuleBook:
     return book
 
 
-async def _write(request: Request, key: bytes, value: bytes | None) -> None:
+async def write_rules(request: Request, key: bytes, value: bytes | None) -> None:
     writer: KeyedLogWriter | None = request.app.state.rules_writer
     if writer is None:
         raise AuthError(503, "this views process cannot change alert rules (no rules writer)")
@@ -66,7 +66,9 @@ async def _write(request: Request, key: bytes, value: bytes | None) -> None:
         offset = await writer.write(key, value)
     except Exception as exc:  # a Kafka error: nothing is known to be saved
         raise AuthError(503, "alert rules unavailable; retry later") from exc
-    _book(request).apply(key, value, offset)
+    book: RuleBook | None = request.app.state.rules
+    if book is not None:
+        book.apply(key, value, offset)
 
 
 def _admin(tenant: Tenant) -> str:
@@ -108,7 +110,7 @@ async def create_rule(tenant: TenantCtx, body: RuleIn, request: Request, now: No
         rule_id=f"{slug}-{secrets.token_hex(3)}", tenant_id=tenant.tenant_id, created_at=now, updated_at=now,
         **body.model_dump(),
     )  # fmt: skip
-    await _write(request, rule_record_key(tenant.tenant_id, rule.rule_id), dump(rule))
+    await write_rules(request, rule_record_key(tenant.tenant_id, rule.rule_id), dump(rule))
     return rule
 
 
@@ -125,7 +127,7 @@ async def replace_rule(
         rule_id=rule_id, tenant_id=tenant.tenant_id, created_at=existing.created_at, updated_at=now,
         **body.model_dump(),
     )  # fmt: skip
-    await _write(request, rule_record_key(tenant.tenant_id, rule_id), dump(rule))
+    await write_rules(request, rule_record_key(tenant.tenant_id, rule_id), dump(rule))
     return rule
 
 
@@ -139,9 +141,9 @@ async def delete_rule(tenant: TenantCtx, rule_id: RuleIdPath, request: Request, 
         raise AuthError(404, f"no alert rule {rule_id!r}")
     key = rule_record_key(tenant.tenant_id, rule_id)
     if rule_id in {d.rule_id for d in default_rules(tenant.tenant_id, tenant.record.monthly_budget_usd)}:
-        await _write(request, key, dump(rule.model_copy(update={"enabled": False, "updated_at": now})))
+        await write_rules(request, key, dump(rule.model_copy(update={"enabled": False, "updated_at": now})))
     else:
-        await _write(request, key, None)
+        await write_rules(request, key, None)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -150,7 +152,7 @@ async def put_channels(tenant: TenantCtx, body: ChannelsIn, request: Request) ->
     """Set the tenant's default channels (used by rules without their own, the seeded ones included)."""
     _admin(tenant)
     record = AlertChannels(tenant_id=tenant.tenant_id, channels=body.channels)
-    await _write(request, channels_record_key(tenant.tenant_id), dump(record))
+    await write_rules(request, channels_record_key(tenant.tenant_id), dump(record))
     return body
 
 
@@ -187,7 +189,7 @@ async def acknowledge(tenant: TenantCtx, rule_id: RuleIdPath, request: Request, 
     if rule is None:
         raise AuthError(404, f"no alert rule {rule_id!r}")
     control = AlertControl(kind="ack", tenant_id=tenant.tenant_id, rule_id=rule_id, at=now, by=by)
-    await _write(request, control_record_key("ack", tenant.tenant_id, rule_id), dump(control))
+    await write_rules(request, control_record_key("ack", tenant.tenant_id, rule_id), dump(control))
     return _out(book, tenant, rule, now)
 
 
@@ -201,7 +203,7 @@ async def silence(tenant: TenantCtx, rule_id: RuleIdPath, body: SilenceIn, reque
         raise AuthError(404, f"no alert rule {rule_id!r}")
     until = now + timedelta(minutes=body.minutes)
     control = AlertControl(kind="silence", tenant_id=tenant.tenant_id, rule_id=rule_id, at=now, until=until, by=by)
-    await _write(request, control_record_key("silence", tenant.tenant_id, rule_id), dump(control))
+    await write_rules(request, control_record_key("silence", tenant.tenant_id, rule_id), dump(control))
     return _out(book, tenant, rule, now)
 
 
