@@ -101,7 +101,10 @@ class AlertEngine:
                 rows_by_tenant[row["tenant_id"]].append(row)
         pipeline: Mapping[str, float] = {}
         if PLATFORM in tenants and self._probe is not None:
-            pipeline = await self._probe()
+            try:
+                pipeline = await self._probe()
+            except Exception:  # pipeline rules see no data this time; tenants' rules go on
+                log.warning("pipeline probe failed", exc_info=True)
         written = []
         for tenant in tenants:
             tick = self._evaluate_tenant(tenant, rows_by_tenant.get(tenant, []), now, pipeline)

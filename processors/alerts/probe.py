@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import GroupCoordinatorNotAvailableError
 
 
 class PipelineProbe:
@@ -28,17 +30,16 @@ class PipelineProbe:
         await admin.start()
         await consumer.start()
         try:
-            committed = await admin.list_consumer_group_offsets(self._group)
-            partitions = [
-                TopicPartition(t, p) for t in (self._events, self._dlq) for p in consumer.partitions_for_topic(t) or ()
-            ]
-            if not partitions:
-                await consumer.topics()
-                partitions = [
-                    TopicPartition(t, p)
-                    for t in (self._events, self._dlq)
-                    for p in consumer.partitions_for_topic(t) or ()
-                ]
+            committed = {}
+            for attempt in range(4):
+                try:
+                    committed = await admin.list_consumer_group_offsets(self._group)
+                    break
+                except GroupCoordinatorNotAvailableError:
+                    # no group ever committed on this cluster yet (no offsets topic): nothing is committed
+                    await asyncio.sleep(0.25 * (attempt + 1))
+            described = await admin.describe_topics([self._events, self._dlq])
+            partitions = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
             ends = await consumer.end_offsets(partitions)
         finally:
             await consumer.stop()
