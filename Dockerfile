@@ -1,4 +1,9 @@
 # Image for the roles in deploy/docker-compose.yml (not built by CI here: no Docker engine).
+FROM node:20-slim AS ui
+WORKDIR /ui
+COPY ui/package.json ui/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
@@ -12,4 +17,8 @@ COPY views_api views_api
 COPY deploy deploy
 COPY tallystream_sdk tallystream_sdk
 RUN pip install --no-cache-dir .
+COPY ui/index.html ui/styles.css ui/
+COPY ui/src ui/src
+COPY --from=ui /ui/node_modules ui/node_modules
+ENV TALLY_UI_DIR=/app/ui
 USER nobody

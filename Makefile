@@ -17,16 +17,28 @@ $(STAMP): pyproject.toml
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+UI_STAMP := ui/node_modules/.installed
+
+$(UI_STAMP): ui/package.json ui/package-lock.json
+	cd ui && npm ci --no-audit --no-fund --loglevel=error
+	@touch $(UI_STAMP)
+
 .PHONY: install
-install: $(STAMP) ## Create the venv and install tallystream with its dev tools
+install: $(STAMP) $(UI_STAMP) ## Create the venv, install tallystream with its dev tools and the UI's npm packages
 	bash deploy/kafka/kafka.sh fetch
+
+.PHONY: browser
+browser: ## Install Debian's Chromium for the browser tests (apt; needs root or sudo)
+	@command -v chromium >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
 
 .PHONY: run
 run: install ## Run the local stack (Kafka, worker+views, ingest) with demo traffic; Ctrl-C stops all
 	$(BIN)/tallystream-stack
 
 .PHONY: test
-test: install ## Run unit and integration tests (starts its own Kafka broker)
+test: install browser ## Run unit, integration and browser tests (starts its own Kafka broker)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 .PHONY: test-unit

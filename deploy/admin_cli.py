@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from deploy.topics import DIRECTORY_TOPIC_CONFIGS, ensure_topics
 from schemas import topics
@@ -59,7 +60,10 @@ async def provision_demo(bootstrap: str, topic: str, tenant_id: str = "demo") ->
             if key.label == "make-run" and key.revoked_at is None:
                 await writer.revoke_key(key)
         if directory.tenant(tenant_id) is None:
-            await writer.put_tenant(TenantRecord(tenant_id=tenant_id, name="Demo Store", created_at=datetime.now(UTC)))
+            demo = TenantRecord(
+                tenant_id=tenant_id, name="Demo Store", created_at=datetime.now(UTC), monthly_budget_usd=Decimal(25)
+            )
+            await writer.put_tenant(demo)
         made = {}
         for scope in ("ingest", "read", "admin"):
             made[scope] = (await writer.create_key(tenant_id, scope, "make-run"))[0]

@@ -49,6 +49,7 @@ class ViewsService(Service):  # type: ignore[misc]
                 writer=DirectoryWriter(settings.kafka_bootstrap, settings.directory_topic),
                 rules=rules,  # followed by the worker's alert service, in this same process
                 rules_writer=KeyedLogWriter(settings.kafka_bootstrap, settings.alert_rules_topic),
+                ui_dir=settings.ui_dir,
             ),
             host=settings.host,
             port=settings.port,

@@ -100,6 +100,7 @@ class Stack:
             f"TALLY_DEMO_READ_KEY={keys.read}\n"
             f"TALLY_DEMO_ADMIN_KEY={keys.admin}\n"
             f"TALLY_ADMIN_KEY={keys.operator}\n"
+            f"TALLY_DASHBOARD_URL={self.views_url}/#key={keys.admin}&tenant={keys.tenant_id}\n"
         )
         return path
 
@@ -139,6 +140,7 @@ async def _run(stack: Stack, rate: float, started: float) -> None:
     env_file = stack.write_demo_env(keys)
     print(
         f"\ntallystream is up in {time.monotonic() - started:.1f}s\n"
+        f"  dashboard: {stack.views_url}/ — open TALLY_DASHBOARD_URL from {env_file} to sign in as the demo tenant\n"
         f"  overview:  {stack.views_url}/api/dashboard/demo/overview\n"
         f"  costs:     {stack.views_url}/api/dashboard/demo/costs?days=7\n"
         f"  API docs:  {stack.views_url}/docs\n"

@@ -31,7 +31,7 @@ from schemas.rollups import render_rollup_ddl
 from schemas.tenancy import ApiKeyRecord, TenantRecord, key_record_key, new_key, tenant_record_key
 from storage.chdb_store import ChdbWarehouse
 from tenancy.directory import Directory
-from tenancy.kafka_log import DirectoryWriter
+from tenancy.kafka_log import DirectoryWriter, KeyedLogWriter
 from views_api.main import create_app
 
 NOW = datetime(2026, 3, 18, 15, 30, tzinfo=UTC)
@@ -232,8 +232,9 @@ def pick(
     return out
 
 
-async def load(warehouse: ChdbWarehouse, events: list[dict[str, Any]]) -> None:
-    """Store `events` as the worker would, each read at its own event time (so none is late)."""
+async def load(warehouse: ChdbWarehouse, events: list[dict[str, Any]], partition: int = 0) -> None:
+    """Store `events` as the worker would, each read at its own event time (so none is late), as the
+    records of Kafka `partition` from offset 0 (use another partition for a later load)."""
 
     async def send_dead(letter: DeadLetter) -> None:
         raise AssertionError(letter.reason)
@@ -253,7 +254,7 @@ async def load(warehouse: ChdbWarehouse, events: list[dict[str, Any]]) -> None:
     )
     ordered = sorted(events, key=lambda e: e["timestamp"])
     records = [
-        Record(e["tenant_id"].encode(), orjson.dumps(e), 0, i, datetime.fromisoformat(e["timestamp"]))
+        Record(e["tenant_id"].encode(), orjson.dumps(e), partition, i, datetime.fromisoformat(e["timestamp"]))
         for i, e in enumerate(ordered)
     ]
     for i in range(0, len(records), 500):
@@ -291,8 +292,11 @@ def _key(directory: Directory, tenant: str | None, scope: str) -> str:
 
 
 @asynccontextmanager
-async def views(tmp_path: Path, writer: DirectoryWriter | None = None) -> AsyncIterator[Views]:
-    """The views API over the known event set, clock pinned at NOW (`writer` saves store settings)."""
+async def views(
+    tmp_path: Path, writer: DirectoryWriter | None = None, rules_writer: KeyedLogWriter | None = None
+) -> AsyncIterator[Views]:
+    """The views API over the known event set, clock pinned at NOW (`writer` saves store settings and is
+    started here; `rules_writer` saves alert rules and is started by the app's lifespan, when served)."""
     warehouse = ChdbWarehouse(tmp_path / "chdb")
     retention = {"minute": 3650, "hour": 3650, "day": 3650}
     for statement in render_ddl(DB, raw_retention_days=3650) + render_rollup_ddl(DB, retention) + render_alert_ddl(DB):
@@ -311,7 +315,8 @@ async def views(tmp_path: Path, writer: DirectoryWriter | None = None) -> AsyncI
         "operator": _key(directory, None, "admin"),
     }
     now = [NOW]
-    app = create_app(warehouse, DB, directory, clock=lambda: now[0], writer=writer, rules=RuleBook())
+    app = create_app(warehouse, DB, directory, clock=lambda: now[0], rules=RuleBook(), rules_writer=rules_writer)
+    app.state.directory_writer = writer
     transport = httpx.ASGITransport(app=app)  # runs no lifespan: the writer is started here
     if writer is not None:
         await writer.start()

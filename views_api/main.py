@@ -7,6 +7,7 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
@@ -17,7 +18,7 @@ from alerting.rulebook import RuleBook
 from storage import Warehouse, WarehouseSettings, open_warehouse
 from tenancy.directory import Directory
 from tenancy.kafka_log import DirectoryFollower, DirectoryWriter, KeyedLogFollower, KeyedLogWriter
-from views_api import auth, context
+from views_api import auth, context, ui
 from views_api.routes import ROUTERS
 from views_api.settings import ViewsSettings
 
@@ -36,6 +37,7 @@ def create_app(
     rules: RuleBook | None = None,
     rules_follower: KeyedLogFollower | None = None,
     rules_writer: KeyedLogWriter | None = None,
+    ui_dir: Path | None = None,
 ) -> FastAPI:
     """The dashboard API over `warehouse`, keys checked against `directory`, which `follower` keeps
     current (started and stopped with the app) or the caller does; `clock` gives "now" (tests pin it).
@@ -75,6 +77,7 @@ def create_app(
     context.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    ui.install(app, ui_dir or ui.DEFAULT_UI_DIR)
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:
@@ -111,5 +114,6 @@ def main() -> None:
         rules=rules,
         rules_follower=KeyedLogFollower(settings.kafka_bootstrap, settings.alert_rules_topic, rules),
         rules_writer=KeyedLogWriter(settings.kafka_bootstrap, settings.alert_rules_topic),
+        ui_dir=settings.ui_dir,
     )
     uvicorn.run(app, host=settings.host, port=settings.port)

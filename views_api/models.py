@@ -31,6 +31,8 @@ class TenantInfo(ApiModel):
     timezone: str
     created_at: datetime
     disabled: bool
+    monthly_budget_usd: Decimal | None
+    """The tenant's monthly LLM budget, if set."""
     settings: StoreSettings
 
 

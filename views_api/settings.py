@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -21,5 +23,7 @@ class ViewsSettings(BaseSettings):
     """Kafka, for the tenant directory (API keys)."""
     directory_topic: str = Field(default=topics.TENANTS, validation_alias="TALLY_DIRECTORY_TOPIC")
     """Topic of the tenant directory."""
+    ui_dir: Path | None = Field(default=None, validation_alias="TALLY_UI_DIR")
+    """Folder of the dashboard web UI (default: the repository's ui/)."""
     alert_rules_topic: str = Field(default=topics.ALERT_RULES, validation_alias="TALLY_ALERT_RULES_TOPIC")
     """Topic of the alert rules."""

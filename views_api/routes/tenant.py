@@ -21,6 +21,7 @@ def info_of(record: TenantRecord) -> TenantInfo:
         timezone=record.timezone,
         created_at=record.created_at,
         disabled=record.disabled,
+        monthly_budget_usd=record.monthly_budget_usd,
         settings=record.store,
     )
 
