@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import gzip
 import itertools
+import json
 import os
 import random
 import shlex
@@ -351,6 +352,14 @@ async def run(args, bootstrap: str, tmp: Path, broker: int | None) -> None:
             proc.wait(timeout=30)
     wrong = sum(n for p in phases[2:] for s, n in p.statuses.items() if s != 200)
     report(phases, args, wrong)
+    if args.json:
+        figures = {
+            p.name.split()[0]: {"events_per_s": p.rate, "p50_ms": p.pct(0.5), "p99_ms": p.pct(0.99), "events": p.events}
+            for p in phases
+        }
+        Path(args.json).write_text(
+            json.dumps({"batch": args.batch, "concurrency": args.concurrency, "phases": figures})
+        )
     stored = [await topic_size(bootstrap, t) for t in (raw_topic, f"{raw_topic}2", events_topic)]
     print(
         f"\nR topics hold {stored[0]:,} and {stored[1]:,} records (sent {args.events:,} each); the ingest topic "
@@ -370,6 +379,7 @@ def main() -> None:
     parser.add_argument("--ingest-cmd", default=str(BIN / "tallystream-ingest"), help="command that runs ingest")
     parser.add_argument("--no-gzip", dest="gzip", action="store_false", help="skip the gzip phase")
     parser.add_argument("--profile-seconds", type=int, default=10 if shutil.which("py-spy", path=str(BIN)) else 0)
+    parser.add_argument("--json", help="also write the phases' figures to this file")
     parser.add_argument("--profile-out", default=str(Path(tempfile.gettempdir()) / "ingest-profile.txt"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp_dir:

@@ -21,7 +21,10 @@ export function line(canvas, labels, datasets, yTitle) {
   return make(canvas, {
     type: "line",
     data: { labels, datasets: datasets.map((d, i) => ({ borderColor: PALETTE[i], backgroundColor: PALETTE[i], tension: 0.2, pointRadius: 2, ...d })) },
-    options: { scales: { y: { beginAtZero: true, title: { display: !!yTitle, text: yTitle } } } },
+    options: {
+      scales: { y: { beginAtZero: true, title: { display: !!yTitle, text: yTitle } } },
+      plugins: { legend: { labels: { filter: (item) => !!item.text } } },  // unnamed helper series stay off the legend
+    },
   });
 }
 

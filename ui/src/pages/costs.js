@@ -52,10 +52,15 @@ export async function render(root, ctx) {
   ], "USD"), !costs.points.some((p) => Number(p.cost_usd) > 0));
   const history = forecast.history.map((d) => ({ x: day(d.start, tz, "day"), y: Number(d.cost_usd) }));
   const projected = forecast.projection.map((d) => ({ x: day(d.start, tz, "day"), y: Number(d.cost_usd) }));
+  const band = 1.96 * Number(forecast.residual_std_usd);  // per day: the daily residual's 95 % interval
   const card = chartSlot(trend, drawers, "Daily cost and 30-day forecast", (c) => line(c,
     [...history.map((p) => p.x), ...projected.map((p) => p.x)], [
       { label: "Daily cost", data: [...history.map((p) => p.y), ...projected.map(() => null)] },
       { label: "Forecast", data: [...history.map(() => null), ...projected.map((p) => p.y)], borderDash: [6, 4] },
+      { label: "95 % band", data: [...history.map(() => null), ...projected.map((p) => p.y + band)], pointRadius: 0,
+        borderWidth: 0, backgroundColor: "rgba(18,184,134,0.15)", fill: "+1" },
+      { label: "", data: [...history.map(() => null), ...projected.map((p) => Math.max(0, p.y - band))], pointRadius: 0,
+        borderWidth: 0 },
     ], "USD"), !forecast.history.length);
   card.append(el(`<p class="muted" data-testid="forecast-method">${escape(forecast.method)} · next 7 days ${money(forecast.next_7_days.low_usd)} – ${money(forecast.next_7_days.high_usd)}, next 30 days ${money(forecast.next_30_days.low_usd)} – ${money(forecast.next_30_days.high_usd)}</p>`));
 
