@@ -94,6 +94,14 @@ bench-slice: install ## Throughput of the worker vs raw aiokafka consume, on the
 bench-views: install ## Dashboard endpoint p50/p95 at 10M events vs raw SQL, and a 1M-row CSV export's memory
 	$(BIN)/python bench/views.py --events 10000000 --tenants 100
 
+.PHONY: bench
+bench: install ## Every benchmark next to its raw baseline: table, bench/results/latest.json and latest.png (~25 min)
+	$(BIN)/python bench/run.py
+
+.PHONY: bench-quick
+bench-quick: install ## make bench at small sizes (a few minutes; CI runs it to keep the benchmarks working)
+	$(BIN)/python bench/run.py --quick
+
 .PHONY: bench-alerts
 bench-alerts: install ## Alert latency from ingest 2xx to webhook, 100 trials, vs a raw Kafka round trip (own broker)
 	$(BIN)/python bench/alerts.py --trials 100

@@ -1,0 +1,67 @@
+"""Shared pieces of the benchmarks: a private broker, process CPU and memory, percentiles, provenance."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def broker(var: Path) -> Iterator[tuple[str, int]]:
+    """A Kafka broker of the project's own scripts on free ports, under `var`; yields (bootstrap, pid)."""
+    port, controller = free_port(), free_port()
+    env = {**os.environ, "TALLY_VAR": str(var), "KAFKA_PORT": str(port), "KAFKA_CONTROLLER_PORT": str(controller)}
+    kafka = ["bash", str(REPO / "deploy/kafka/kafka.sh")]
+    subprocess.run([*kafka, "start"], env=env, check=True, stdout=subprocess.DEVNULL)
+    try:
+        yield f"127.0.0.1:{port}", int((var / "kafka/kafka.pid").read_text())
+    finally:
+        subprocess.run([*kafka, "stop"], env=env, check=False, stdout=subprocess.DEVNULL)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_mb(pid: int, peak: bool = False) -> float:
+    """Resident memory of `pid` in MB (its high-water mark with `peak`)."""
+    wanted = "VmHWM:" if peak else "VmRSS:"
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(wanted):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(
+            [shutil.which("git") or "/usr/bin/git", "rev-parse", "HEAD"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
