@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 from alerting.rulebook import RuleBook
 from processors import metrics
-from processors.alerts.metrics import rule_value, tick_query
+from processors.alerts.metrics import needs_detail, rule_value, tick_query
 from processors.alerts.state import NOTIFYING, step
 from schemas.alerts import PLATFORM, AlertTick, Notification, RuleState, Transition
 from storage import Warehouse
@@ -96,7 +96,10 @@ class AlertEngine:
         rows_by_tenant: dict[str, list[dict[str, Any]]] = defaultdict(list)
         data_tenants = [t for t in tenants if t != PLATFORM]
         if data_tenants:
-            q = tick_query(self._database, data_tenants, now)
+            rules = [r for t in data_tenants for r in self._rules.rules(t) if r.enabled]
+            detailed = sorted({r.tenant_id for r in rules if needs_detail(r)})
+            latency = any(r.metric == "latency_p95" for r in rules)
+            q = tick_query(self._database, data_tenants, now, detailed, latency)
             for row in await self._warehouse.query(q.sql, q.params):
                 rows_by_tenant[row["tenant_id"]].append(row)
         pipeline: Mapping[str, float] = {}

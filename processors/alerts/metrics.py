@@ -29,18 +29,32 @@ class Query:
     params: dict[str, Any]
 
 
-def tick_query(database: str, tenants: Sequence[str], now: datetime) -> Query:
-    """LLM-call rollups per (tenant, granularity, window, provider, model, feature, domain) an evaluation needs."""
+def tick_query(
+    database: str, tenants: Sequence[str], now: datetime, detailed: Sequence[str] = (), latency: bool = False
+) -> Query:
+    """The LLM-call totals an evaluation needs, summed in the store: per tenant, one row per rolling
+    window (`m5`, `m15`, `m60`: the last 5, 15, 60 minute windows, the current one included) and one per
+    day window of the last 40 days (`day`, `window` = its start). Only the tenants in `detailed` (those
+    with filtered rules) are split by provider, model, feature and domain; latency buckets only with
+    `latency` (a latency rule exists). Everything else is summed, so the answer stays small."""
     table = f"{check_identifier(database)}.{ROLLUPS_TABLE}"
+    dims = ",\n    ".join(
+        f"if(has({{detailed:Array(String)}}, r.tenant_id), r.{d}, '') AS {d}" for d in ("d1", "d2", "d3", "domain")
+    )
+    buckets = ",\n    sumForEach(r.latency_buckets) AS latency_buckets" if latency else ""
     sql = (
-        "SELECT tenant_id, granularity, toUnixTimestamp(window_start) AS window, d1, d2, d3, domain,\n"
+        "SELECT r.tenant_id AS tenant_id,\n"
+        "    if(r.granularity = 'day', 'day', concat('m', toString(span))) AS granularity,\n"
+        "    if(r.granularity = 'day', toUnixTimestamp(r.window_start), 0) AS window,\n"
+        f"    {dims},\n"
         "    sum(r.events) AS events, sum(r.errors) AS errors, sum(r.input_tokens) AS input_tokens,\n"
-        "    sum(r.output_tokens) AS output_tokens, sum(r.cost_usd) AS cost_usd, sum(r.unpriced) AS unpriced,\n"
-        "    sumForEach(r.latency_buckets) AS latency_buckets\n"
+        "    sum(r.output_tokens) AS output_tokens, sum(r.cost_usd) AS cost_usd, sum(r.unpriced) AS unpriced"
+        f"{buckets}\n"
         f"FROM {table} AS r FINAL\n"
-        "WHERE type = 'llm_call' AND tenant_id IN {tenants:Array(String)}\n"
-        "    AND ((granularity = 'minute' AND window_start >= {minute_since:DateTime})\n"
-        "      OR (granularity = 'day' AND window_start >= {day_since:DateTime}))\n"
+        "ARRAY JOIN if(r.granularity = 'day', [0], [5, 15, 60]) AS span\n"
+        "WHERE r.type = 'llm_call' AND r.tenant_id IN {tenants:Array(String)}\n"
+        "    AND ((r.granularity = 'minute' AND r.window_start > {minute:DateTime} - toIntervalMinute(span))\n"
+        "      OR (r.granularity = 'day' AND r.window_start >= {day_since:DateTime}))\n"
         "GROUP BY tenant_id, granularity, window, d1, d2, d3, domain"
     )
     minute = now.astimezone(UTC).replace(second=0, microsecond=0)
@@ -48,10 +62,17 @@ def tick_query(database: str, tenants: Sequence[str], now: datetime) -> Query:
         sql,
         {
             "tenants": list(tenants),
-            "minute_since": (minute - timedelta(minutes=59)).strftime("%Y-%m-%d %H:%M:%S"),
+            "detailed": list(detailed),
+            "minute": minute.strftime("%Y-%m-%d %H:%M:%S"),
             "day_since": (now - timedelta(days=40)).strftime("%Y-%m-%d %H:%M:%S"),
         },
     )
+
+
+def needs_detail(rule: AlertRule) -> bool:
+    """Whether a rule filters by provider, model, feature or domain (its tenant's rows must be split)."""
+    f = rule.filters
+    return any(v is not None for v in (f.model, f.provider, f.feature, f.domain))
 
 
 def _matches(row: Mapping[str, Any], rule: AlertRule) -> bool:
@@ -82,8 +103,7 @@ def window_rows(
     """The rows of the rule's window (and filters)."""
     window = "month" if rule.metric in MONTH_WINDOW_METRICS else rule.window
     if window in ROLLING:
-        first = now.astimezone(UTC).replace(second=0, microsecond=0) - timedelta(minutes=ROLLING[window] - 1)
-        picked = [r for r in rows if r["granularity"] == "minute" and r["window"] >= first.timestamp()]
+        picked = [r for r in rows if r["granularity"] == f"m{ROLLING[window]}"]
     else:
         start = _local_midnight(now, tz, month=window == "month").timestamp()
         picked = [r for r in rows if r["granularity"] == "day" and r["window"] >= start]

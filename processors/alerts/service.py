@@ -28,6 +28,8 @@ from tenancy.kafka_log import KeyedLogFollower, KeyedLogWriter, ensure_keyed_log
 log = logging.getLogger(__name__)
 
 CHECK_SECONDS = 0.1
+MIN_GAP_SECONDS = 0.25
+"""Evaluations that follow stored batches are at least this far apart (each reads the rollups)."""
 
 
 class AlertService(Service):  # type: ignore[misc]
@@ -60,7 +62,8 @@ class AlertService(Service):  # type: ignore[misc]
 
     def due(self) -> bool:
         """Whether to evaluate now: rollups changed, or the interval passed (time-driven rules, resolving)."""
-        return self._changed or time.monotonic() - self._last_evaluation >= self._settings.alert_interval_seconds
+        since = time.monotonic() - self._last_evaluation
+        return (self._changed and since >= MIN_GAP_SECONDS) or since >= self._settings.alert_interval_seconds
 
     async def on_start(self) -> None:
         for topic, configs in (
