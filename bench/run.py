@@ -16,7 +16,8 @@ models) to one topic, and measures on the same bytes:
   ingest: HTTP batches of 100 and 500 through the ingest service vs raw aiokafka produce
       (bench/ingest.py);
   queries: p50/p95 of the dashboard endpoints at 1M and 10M stored events (bench/views.py);
-  memory: a fresh worker's peak RSS after 10k tenants x 20 models went through its windows.
+  memory: a fresh worker's peak RSS after 10k tenants x 20 models went through its windows (the
+      worker alone: the embedded engine runs in its own `tallystream-store` process, measured apart).
 Writes bench/results/latest.json and a timestamped copy (every figure with its unit, the CPU count
 and the git commit) and bench/results/latest.png.
 """
@@ -54,6 +55,7 @@ from schemas.ddl import render_ddl
 from schemas.rollups import render_rollup_ddl
 from schemas.tenancy import TenantRecord
 from storage.chdb_store import ChdbWarehouse
+from storage.remote import RemoteWarehouse
 from tenancy.kafka_log import DirectoryWriter
 
 MODELS = [
@@ -293,7 +295,7 @@ async def freshness(worker: Worker, bootstrap: str, topic: str, rate: float, sec
                 feature = point["group"]["d3"]
                 if feature in sent and feature not in seen:
                     seen[feature] = now
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.1)  # every poll is a query on the worker's store: keep the probe light
 
     async with httpx.AsyncClient(timeout=30, headers={"authorization": f"Bearer {key}"}) as client:
         tasks = [asyncio.create_task(f) for f in (load(), markers(), watch(client))]
@@ -302,6 +304,20 @@ async def freshness(worker: Worker, bootstrap: str, topic: str, rate: float, sec
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=60)
     await producer.stop()
     return [(seen[f] - sent[f]) * 1000 for f in sent if f in seen]
+
+
+async def wait_http(url: str, proc: subprocess.Popen[bytes]) -> None:
+    async with httpx.AsyncClient() as client:
+        for _ in range(600):
+            if proc.poll() is not None:
+                raise SystemExit(f"{url}: the process exited")
+            try:
+                if (await client.get(f"{url}/healthz")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.1)
+    raise SystemExit(f"{url} did not come up")
 
 
 async def subprocess_json(args: list[str], out: Path) -> dict[str, Any]:
@@ -376,19 +392,41 @@ async def run(args: argparse.Namespace, bootstrap: str, tmp: Path) -> None:
             }  # fmt: skip
             await producer.send(mem_topic, orjson.dumps(doc), key=f"mem{t:05d}".encode())
     await producer.stop()
-    memory = Worker(bootstrap, prefix, mem_topic, tmp, "mem")
+    # the worker alone (the engine in its own tallystream-store process), so its RSS is the worker's
+    store_port = free_port()
+    env = {
+        **os.environ, "TALLY_KAFKA_BOOTSTRAP": bootstrap, "TALLY_EVENTS_TOPIC": mem_topic,
+        "TALLY_DLQ_TOPIC": f"{prefix}.dlq", "TALLY_DIRECTORY_TOPIC": f"{prefix}.tenants",
+        "TALLY_ALERT_RULES_TOPIC": f"{prefix}.alert-rules", "TALLY_ALERT_STATE_TOPIC": f"{prefix}.alert-state",
+        "TALLY_ALERT_DELIVERY_GROUP": f"{prefix}-mem-delivery", "TALLY_WORKER_GROUP": f"{prefix}-mem",
+        "TALLY_CHDB_PATH": str(tmp / "chdb-mem"), "TALLY_DATA_DIR": str(tmp / "faust-mem"), "TALLY_DATABASE": "mem",
+        "TALLY_STORE_PORT": str(store_port), "TALLY_STORE_URL": f"http://127.0.0.1:{store_port}",
+    }  # fmt: skip
+    env.pop("CLICKHOUSE_URL", None)
+    procs = []
     try:
-        await memory.start()
-        async with httpx.AsyncClient(timeout=60) as client:
-            while await memory.stored(client) < args.memory_tenants * 20:
-                await asyncio.sleep(0.5)
-        assert memory.proc is not None
-        figure(
-            "memory_worker_peak_rss", rss_mb(memory.proc.pid, peak=True), "MB", tenants=args.memory_tenants, models=20
-        )
-        say(f"memory: peak RSS {FIGURES['memory_worker_peak_rss']['value']:.0f} MB")
+        for role in ("store", "worker"):
+            with open(tmp / f"mem-{role}.log", "wb") as log:
+                procs.append(subprocess.Popen([str(BIN / f"tallystream-{role}")], env=env, stdout=log, stderr=log))
+            if role == "store":
+                await wait_http(env["TALLY_STORE_URL"], procs[-1])
+        store = RemoteWarehouse(env["TALLY_STORE_URL"])
+        want = args.memory_tenants * 20
+        while True:
+            rows = await store.query("SELECT count() AS n FROM mem.events")
+            if int(rows[0]["n"]) >= want:
+                break
+            await asyncio.sleep(0.5)
+        await store.close()
+        await asyncio.sleep(1)
+        worker_rss, store_rss = rss_mb(procs[1].pid, peak=True), rss_mb(procs[0].pid, peak=True)
+        figure("memory_worker_peak_rss", worker_rss, "MB", tenants=args.memory_tenants, models=20)
+        figure("memory_store_peak_rss", store_rss, "MB", note="the embedded ClickHouse engine, its own process")
+        say(f"memory: worker peak RSS {worker_rss:.0f} MB, store (embedded engine) {store_rss:.0f} MB")
     finally:
-        memory.stop()
+        for proc in reversed(procs):
+            proc.terminate()
+            proc.wait(timeout=60)
 
     say("ingest: HTTP batches of 100 and 500 vs raw produce (bench/ingest.py)")
     for batch in (100, 500):
