@@ -103,12 +103,17 @@ def rollup_totals(
     bucket: tuple[str, str] | None = None,
     order_by: Sequence[str] = (),
     limit: int | None = None,
+    with_total: bool = False,
 ) -> Query:
     """`measures` over the rollup rows in `scope`, per `group_by` (and per `bucket` = (size, zone)).
 
     `order_by` items are output columns, optionally followed by ` DESC`; the default order is the
-    grouping. A `bucket` adds the column `bucket`: the bucket's start in Unix seconds.
+    grouping. A `bucket` adds the column `bucket`: the bucket's start in Unix seconds. `with_total`
+    (with a bucket) adds the grand total over the whole scope as one more row, whose `bucket` is 0:
+    one scan for a series and its total, distinct counts included (GROUPING SETS).
     """
+    if with_total and bucket is None:
+        raise ValueError("with_total needs a bucket (the total row is told apart by bucket = 0)")
     unknown = [m for m in measures if m not in MEASURES] + [d for d in group_by if d not in DIMENSIONS]
     if unknown:
         raise ValueError(f"unknown measure or dimension: {', '.join(unknown)}")
@@ -147,7 +152,9 @@ def rollup_totals(
         if item.removesuffix(" DESC") not in columns:
             raise ValueError(f"cannot order by {item!r}: not an output column")
     sql = "SELECT\n    " + ",\n    ".join(select) + f"\nFROM {table} AS r FINAL\nWHERE " + "\n    AND ".join(where)
-    if keys:
+    if keys and with_total:
+        sql += "\nGROUP BY GROUPING SETS ((" + ", ".join(keys) + "), ())"
+    elif keys:
         sql += "\nGROUP BY " + ", ".join(keys)
     if order:
         sql += "\nORDER BY " + ", ".join(order)

@@ -128,6 +128,7 @@ async def test_sessions_and_messages_series(v: Views) -> None:
         assert point["active"] == len({e["session_id"] for e in pick(v.events, **window)})
     assert body["total_started"] == len(pick(v.events, since=since, until=DAY0 + DAY, type="session_started"))
     assert body["previous_started"] == len(pick(v.events, since=since - 7 * DAY, until=since, type="session_started"))
+    assert body["distinct_sessions"] == len({e["session_id"] for e in pick(v.events, since=since, until=DAY0 + DAY)})
 
     body = await get(v, "/messages?period=24h")
     since = NOW.replace(minute=0) - timedelta(hours=23)

@@ -92,3 +92,10 @@ def test_series_types_are_the_rollup_types() -> None:
     from views_api.routes.series import EventType
 
     assert set(get_args(EventType)) == set(ROLLUP_DIMENSIONS)
+
+
+def test_a_series_with_its_total_is_one_grouping_sets_query() -> None:
+    q = rollup_totals("tally", Scope("acme", "day", T0, T1), ("sessions",), (), ("day", "UTC"), with_total=True)
+    assert q.sql.endswith("GROUP BY GROUPING SETS ((bucket), ())\nORDER BY bucket")
+    with pytest.raises(ValueError, match="with_total needs a bucket"):
+        rollup_totals("tally", Scope("acme", "day", T0, T1), ("sessions",), with_total=True)

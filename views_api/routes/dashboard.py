@@ -102,19 +102,22 @@ async def sessions(
     """Sessions over time: started, ended and active (distinct sessions with events) per bucket."""
     bucket = (period.bucket, period.tz.key)
     kinds = ("session_started", "session_ended")
-    by_type = await run(
-        warehouse, queries.rollup_totals(database, scope(tenant, period, *kinds), ("events",), ("type",), bucket)
+    # one scan for both periods' starts and ends; one for active sessions per bucket and over the period
+    both = scope(tenant, period, *kinds)
+    both = Scope(both.tenant_id, both.granularity, period.prev_since, period.until, both.types)
+    rows = await run(warehouse, queries.rollup_totals(database, both, ("events",), ("type",), bucket))
+    since = period.since.timestamp()
+    by_type = [r for r in rows if r["bucket"] >= since]
+    previous_started = sum(r["events"] for r in rows if r["bucket"] < since and r["type"] == "session_started")
+    active_rows = await run(
+        warehouse, queries.rollup_totals(database, scope(tenant, period), ("sessions",), (), bucket, with_total=True)
     )
-    active = await run(warehouse, queries.rollup_totals(database, scope(tenant, period), ("sessions",), (), bucket))
-    (distinct,) = await run(warehouse, queries.rollup_totals(database, scope(tenant, period), ("sessions",)))
-    previous = await run(
-        warehouse, queries.rollup_totals(database, scope(tenant, period, "session_started", previous=True), ("events",))
-    )
+    active = [r for r in active_rows if r["bucket"] != 0]
+    distinct = next((r for r in active_rows if r["bucket"] == 0), {"sessions": 0})
     started = series(period, [r for r in by_type if r["type"] == "session_started"], ("events",))
     ended = series(period, [r for r in by_type if r["type"] == "session_ended"], ("events",))
     live = series(period, active, ("sessions",))
     total_started = sum(p["events"] for p in started)
-    previous_started = previous[0]["events"] if previous else 0
     return SessionsSeries(
         tenant_id=tenant.tenant_id,
         period=period_out(period),
