@@ -59,9 +59,13 @@ async def provision_demo(bootstrap: str, topic: str, tenant_id: str = "demo") ->
         for key in list(directory.keys.values()):
             if key.label == "make-run" and key.revoked_at is None:
                 await writer.revoke_key(key)
-        if directory.tenant(tenant_id) is None:
+        existing = directory.tenant(tenant_id)
+        if existing is None or existing.monthly_budget_usd is None:  # a demo from before budgets gets one too
             demo = TenantRecord(
-                tenant_id=tenant_id, name="Demo Store", created_at=datetime.now(UTC), monthly_budget_usd=Decimal(25)
+                tenant_id=tenant_id,
+                name="Demo Store",
+                created_at=existing.created_at if existing else datetime.now(UTC),
+                monthly_budget_usd=Decimal(25),
             )
             await writer.put_tenant(demo)
         made = {}
