@@ -37,6 +37,9 @@ from fastapi import FastAPI, Request
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from common import broker, free_port, pct  # noqa: E402
 
 from alerting.rulebook import dump  # noqa: E402
 from deploy.topics import ensure_alert_topics, ensure_all_topics  # noqa: E402
@@ -45,19 +48,6 @@ from schemas.tenancy import TenantRecord  # noqa: E402
 from tenancy.kafka_log import DirectoryWriter, KeyedLogWriter  # noqa: E402
 
 SECRET = "bench-secret-0123456789"  # noqa: S105 (a local receiver's test key)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 class Receiver:
@@ -226,19 +216,8 @@ def main() -> None:
         if args.bootstrap:
             asyncio.run(run(args, args.bootstrap, tmp))
             return
-        port, cport = free_port(), free_port()
-        env = {
-            **os.environ,
-            "TALLY_VAR": str(tmp / "var"),
-            "KAFKA_PORT": str(port),
-            "KAFKA_CONTROLLER_PORT": str(cport),
-        }
-        kafka = ["bash", str(REPO / "deploy/kafka/kafka.sh")]
-        subprocess.run([*kafka, "start"], env=env, check=True)
-        try:
-            asyncio.run(run(args, f"127.0.0.1:{port}", tmp))
-        finally:
-            subprocess.run([*kafka, "stop"], env=env, check=False)
+        with broker(tmp / "var") as (bootstrap, _):
+            asyncio.run(run(args, bootstrap, tmp))
 
 
 if __name__ == "__main__":

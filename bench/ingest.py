@@ -30,9 +30,7 @@ import os
 import random
 import shlex
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -46,14 +44,12 @@ import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
+from common import BIN, CLK_TCK, broker, free_port
 
 from deploy.topics import ensure_all_topics, ensure_topics
 from schemas.tenancy import TenantRecord
 from tenancy.kafka_log import DirectoryWriter
 
-REPO = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 MODELS = [("openai", "gpt-4o-mini"), ("openai", "gpt-4o"), ("anthropic", "claude-3-5-haiku"), ("groq", "llama-3.1-8b")]
 TARGET_RATE, TARGET_P99_MS, TARGET_RATIO = 30_000, 100.0, 0.5
 
@@ -84,12 +80,6 @@ def chunks(events: list[bytes], size: int) -> list[list[bytes]]:
 
 def body(events: list[bytes]) -> bytes:
     return b"[" + b",".join(events) + b"]"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def proc_cpu(pid: int | None) -> float:
@@ -387,16 +377,8 @@ def main() -> None:
         if args.bootstrap:
             asyncio.run(run(args, args.bootstrap, tmp, None))
             return
-        port, cport = free_port(), free_port()
-        env = {**os.environ, "TALLY_VAR": str(tmp / "var"), "KAFKA_PORT": str(port)}
-        env["KAFKA_CONTROLLER_PORT"] = str(cport)
-        kafka = ["bash", str(REPO / "deploy/kafka/kafka.sh")]
-        subprocess.run([*kafka, "start"], env=env, check=True)
-        try:
-            broker = int((tmp / "var/kafka/kafka.pid").read_text())
-            asyncio.run(run(args, f"127.0.0.1:{port}", tmp, broker))
-        finally:
-            subprocess.run([*kafka, "stop"], env=env, check=False)
+        with broker(tmp / "var") as (bootstrap, pid):
+            asyncio.run(run(args, bootstrap, tmp, pid))
 
 
 if __name__ == "__main__":

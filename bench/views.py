@@ -40,6 +40,9 @@ import httpx
 import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import pct
 
 from schemas.ddl import render_ddl
 from schemas.rollups import LATENCY_BOUNDS_MS, render_rollup_ddl
@@ -169,11 +172,6 @@ def directory(tenants: int) -> tuple[Directory, dict[str, str]]:
         d.apply(key_record_key(key_id), key.model_dump_json().encode())
         keys[tid] = token
     return d, keys
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def main() -> None:

@@ -134,7 +134,7 @@ class Combined:
     on the same store, topics and groups."""
 
     def __init__(self, bootstrap: str, prefix: str, workdir: Path, **env: str) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workdir = workdir
         self.env = {
@@ -193,7 +193,7 @@ class Combined:
         self.proc = None
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])

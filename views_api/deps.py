@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
 from storage import Warehouse
+from views_api.queries import Query
 
 
 def _warehouse(request: Request) -> Warehouse:
@@ -29,3 +30,13 @@ def _now(request: Request) -> datetime:
 WarehouseDep = Annotated[Warehouse, Depends(_warehouse)]
 DatabaseDep = Annotated[str, Depends(_database)]
 NowDep = Annotated[datetime, Depends(_now)]
+
+
+async def run(warehouse: Warehouse, q: Query) -> list[dict[str, Any]]:
+    """The rows of a built query."""
+    return await warehouse.query(q.sql, q.params)
+
+
+async def one(warehouse: Warehouse, q: Query) -> dict[str, Any]:
+    """The single row of an ungrouped aggregate."""
+    return (await run(warehouse, q))[0]

@@ -8,6 +8,7 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict
 
 from schemas.tenancy import StoreSettings
+from views_api.periods import Period
 
 
 class ApiModel(BaseModel):
@@ -23,6 +24,12 @@ class PeriodOut(ApiModel):
     tz: str
     label: str
     """How it was asked for (7d, days=30, from/to)."""
+
+    @classmethod
+    def of(cls, period: Period) -> PeriodOut:
+        return cls(
+            since=period.since, until=period.until, granularity=period.bucket, tz=period.tz.key, label=period.label
+        )
 
 
 class TenantInfo(ApiModel):

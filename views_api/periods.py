@@ -204,6 +204,13 @@ def resolve(
     )
 
 
+def last(now: datetime, bucket: Bucket, n: int, tz: ZoneInfo) -> Period:
+    """The last `n` buckets in `tz`, the current one included."""
+    until = shift(floor(now, bucket, tz), bucket, 1, tz)
+    since = shift(until, bucket, -n, tz)
+    return Period(since, until, bucket, tz, shift(since, bucket, -n, tz), f"{n} {bucket}s")
+
+
 def _nominal(bucket: Bucket) -> timedelta:
     return {
         "minute": timedelta(minutes=1),

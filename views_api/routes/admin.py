@@ -21,7 +21,7 @@ from views_api.context import PeriodName
 from views_api.deps import DatabaseDep, NowDep, WarehouseDep
 from views_api.models import DomainBreakdown, DomainRow, PeriodOut, TenantRank, TenantRanking
 from views_api.periods import Period, resolve, zone
-from views_api.routes.alerts import RuleIdPath, write_rules
+from views_api.rule_writes import RuleIdPath, write_rules
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
@@ -49,12 +49,6 @@ async def admin_period(
 
 AdminPeriod = Annotated[Period, Depends(admin_period)]
 Operator = Annotated[Principal, Depends(operator)]
-
-
-def _out(period: Period) -> PeriodOut:
-    return PeriodOut(
-        since=period.since, until=period.until, granularity=period.bucket, tz=period.tz.key, label=period.label
-    )
 
 
 def _scope(period: Period) -> queries.Scope:
@@ -91,7 +85,7 @@ async def tenants(
     key = {"cost": lambda t: t.cost_usd, "requests": lambda t: t.requests, "error_rate": lambda t: t.error_rate_pct}
     ranks.sort(key=lambda t: t.tenant_id)
     ranks.sort(key=key[sort], reverse=True)  # type: ignore[arg-type, return-value]
-    return TenantRanking(period=_out(period), sort=sort, tenants=ranks[:limit])
+    return TenantRanking(period=PeriodOut.of(period), sort=sort, tenants=ranks[:limit])
 
 
 @router.get("/domains", response_model=DomainBreakdown)
@@ -109,7 +103,7 @@ async def domains(_: Operator, period: AdminPeriod, warehouse: WarehouseDep, dat
         row.sessions += r["sessions"]
     out = list(merged.values())
     out.sort(key=lambda r: (-r.cost_usd, -r.requests, r.domain))
-    return DomainBreakdown(period=_out(period), domains=out)
+    return DomainBreakdown(period=PeriodOut.of(period), domains=out)
 
 
 @router.get("/alert-rules", response_model=list[AlertRule])

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 import httpx
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from alerting.channels import DeliveryError, SmtpEnv, send
 from alerting.rulebook import RuleBook, default_rules, dump
@@ -27,7 +27,6 @@ from schemas.alerts import (
     rule_record_key,
 )
 from tenancy.http import AuthError
-from tenancy.kafka_log import KeyedLogWriter
 from views_api import queries
 from views_api.context import Tenant, TenantCtx
 from views_api.deps import DatabaseDep, NowDep, WarehouseDep
@@ -44,31 +43,11 @@ from views_api.models_alerts import (
     SilenceIn,
     TestResult,
 )
+from views_api.rule_writes import RuleIdPath, book_of, write_rules
 
 router = APIRouter(prefix="/api/dashboard/{tenant_id}/alerts", tags=["alerts"])
 
-RuleIdPath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="The rule's id.")]
 ACTIVE = ("pending", "firing", "reminder")
-
-
-def _book(request: Request) -> RuleBook:
-    book: RuleBook | None = request.app.state.rules
-    if book is None:
-        raise AuthError(503, "alert rules are not available in this views process")
-    return book
-
-
-async def write_rules(request: Request, key: bytes, value: bytes | None) -> None:
-    writer: KeyedLogWriter | None = request.app.state.rules_writer
-    if writer is None:
-        raise AuthError(503, "this views process cannot change alert rules (no rules writer)")
-    try:
-        offset = await writer.write(key, value)
-    except Exception as exc:  # a Kafka error: nothing is known to be saved
-        raise AuthError(503, "alert rules unavailable; retry later") from exc
-    book: RuleBook | None = request.app.state.rules
-    if book is not None:
-        book.apply(key, value, offset)
 
 
 def _admin(tenant: Tenant) -> str:
@@ -96,7 +75,7 @@ def _out(book: RuleBook, tenant: Tenant, rule: AlertRule, now: datetime) -> Rule
 @router.get("/rules", response_model=RuleList)
 async def list_rules(tenant: TenantCtx, request: Request, now: NowDep) -> RuleList:
     """The tenant's rules (its own and the seeded defaults) and its default channels."""
-    book = _book(request)
+    book = book_of(request)
     rules = [_out(book, tenant, r, now) for r in _rules(book, tenant).values()]
     return RuleList(tenant_id=tenant.tenant_id, default_channels=book.default_channels(tenant.tenant_id), rules=rules)
 
@@ -120,7 +99,7 @@ async def replace_rule(
 ) -> AlertRule:
     """Replace a rule (a seeded default too: the tenant's version takes its place)."""
     _admin(tenant)
-    existing = _rules(_book(request), tenant).get(rule_id)
+    existing = _rules(book_of(request), tenant).get(rule_id)
     if existing is None:
         raise AuthError(404, f"no alert rule {rule_id!r}")
     rule = AlertRule(
@@ -135,7 +114,7 @@ async def replace_rule(
 async def delete_rule(tenant: TenantCtx, rule_id: RuleIdPath, request: Request, now: NowDep) -> Response:
     """Delete a rule; a seeded default is turned off instead (it would come back otherwise)."""
     _admin(tenant)
-    book = _book(request)
+    book = book_of(request)
     rule = _rules(book, tenant).get(rule_id)
     if rule is None:
         raise AuthError(404, f"no alert rule {rule_id!r}")
@@ -160,7 +139,7 @@ async def put_channels(tenant: TenantCtx, body: ChannelsIn, request: Request) ->
 async def test_rule(tenant: TenantCtx, rule_id: RuleIdPath, request: Request, now: NowDep) -> TestResult:
     """Send a test notification to each of the rule's channels now, and say how each went."""
     _admin(tenant)
-    book = _book(request)
+    book = book_of(request)
     rule = _rules(book, tenant).get(rule_id)
     if rule is None:
         raise AuthError(404, f"no alert rule {rule_id!r}")
@@ -184,7 +163,7 @@ async def test_rule(tenant: TenantCtx, rule_id: RuleIdPath, request: Request, no
 async def acknowledge(tenant: TenantCtx, rule_id: RuleIdPath, request: Request, now: NowDep) -> RuleOut:
     """Acknowledge the rule's current incident: no reminders until it resolves."""
     by = _admin(tenant)
-    book = _book(request)
+    book = book_of(request)
     rule = _rules(book, tenant).get(rule_id)
     if rule is None:
         raise AuthError(404, f"no alert rule {rule_id!r}")
@@ -197,7 +176,7 @@ async def acknowledge(tenant: TenantCtx, rule_id: RuleIdPath, request: Request, 
 async def silence(tenant: TenantCtx, rule_id: RuleIdPath, body: SilenceIn, request: Request, now: NowDep) -> RuleOut:
     """Withhold the rule's notifications for `minutes` (it keeps being evaluated and recorded)."""
     by = _admin(tenant)
-    book = _book(request)
+    book = book_of(request)
     rule = _rules(book, tenant).get(rule_id)
     if rule is None:
         raise AuthError(404, f"no alert rule {rule_id!r}")

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from storage import Warehouse
 from views_api import queries, reading
 from views_api.context import Tenant, TenantCtx, period_params, scope
-from views_api.deps import DatabaseDep, NowDep, WarehouseDep
+from views_api.deps import DatabaseDep, NowDep, WarehouseDep, run
 from views_api.models import (
     CostPoint,
     Costs,
@@ -33,16 +32,6 @@ from views_api.reading import change, rate, series
 router = APIRouter(prefix="/api/dashboard/{tenant_id}", tags=["dashboard"])
 
 PeriodDep = Annotated[Period, Depends(period_params("7d"))]
-
-
-def period_out(period: Period) -> PeriodOut:
-    return PeriodOut(
-        since=period.since, until=period.until, granularity=period.bucket, tz=period.tz.key, label=period.label
-    )
-
-
-async def run(warehouse: Warehouse, q: queries.Query) -> list[dict[str, Any]]:
-    return await warehouse.query(q.sql, q.params)
 
 
 @router.get("/overview", response_model=Overview)
@@ -120,7 +109,7 @@ async def sessions(
     total_started = sum(p["events"] for p in started)
     return SessionsSeries(
         tenant_id=tenant.tenant_id,
-        period=period_out(period),
+        period=PeriodOut.of(period),
         total_started=total_started,
         previous_started=previous_started,
         change_pct=change(total_started, previous_started),
@@ -152,7 +141,7 @@ async def messages(
     total, previous_total = sum(totals.values()), (prev[0]["events"] if prev else 0)
     return MessagesSeries(
         tenant_id=tenant.tenant_id,
-        period=period_out(period),
+        period=PeriodOut.of(period),
         total=total,
         previous_total=previous_total,
         change_pct=change(total, previous_total),
@@ -211,7 +200,7 @@ async def costs(tenant: TenantCtx, period: PeriodDep, warehouse: WarehouseDep, d
     ]
     return Costs(
         tenant_id=tenant.tenant_id,
-        period=period_out(period),
+        period=PeriodOut.of(period),
         total_cost_usd=total_cost,
         previous_cost_usd=previous_cost,
         change_pct=change(total_cost, previous_cost),
@@ -250,7 +239,7 @@ async def top_products(
     return TopProducts(
         tenant_id=tenant.tenant_id,
         event_type=event_type,
-        period=period_out(period),
+        period=PeriodOut.of(period),
         products=[
             TopProduct(product_id=r["d2"], product_name=r["max_d3"], count=r["events"], sessions=r["sessions"])
             for r in rows
@@ -278,7 +267,7 @@ async def hourly_activity(
             heatmap[local.weekday()][local.hour] += row["events"]
     return HourlyActivity(
         tenant_id=tenant.tenant_id,
-        period=period_out(period),
+        period=PeriodOut.of(period),
         messages_by_hour=by_hour["message"],
         llm_calls_by_hour=by_hour["llm_call"],
         sessions_by_hour=by_hour["session_started"],

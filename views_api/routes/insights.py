@@ -15,7 +15,8 @@ from fastapi import APIRouter, Depends, Query
 from views_api import forecast as fc
 from views_api import queries, reading
 from views_api.context import TenantCtx, period_params, scope
-from views_api.deps import DatabaseDep, NowDep, WarehouseDep
+from views_api.deps import DatabaseDep, NowDep, WarehouseDep, run
+from views_api.models import PeriodOut
 from views_api.models_insights import (
     Cohort,
     Cohorts,
@@ -28,10 +29,8 @@ from views_api.models_insights import (
     LiveEvent,
     LiveFeed,
 )
-from views_api.periods import Period, floor, shift
+from views_api.periods import Period, floor, last, shift
 from views_api.reading import rate, series
-from views_api.routes.dashboard import period_out, run
-from views_api.routes.usage import last
 
 router = APIRouter(prefix="/api/dashboard/{tenant_id}", tags=["insights"])
 
@@ -75,7 +74,7 @@ async def funnel(
         FunnelDay(start=p["start"], **{name: p[column] for column, name in STAGES.items()})
         for p in series(period, rows, tuple(STAGES))
     ]
-    return Funnel(tenant_id=tenant.tenant_id, period=period_out(period), stages=stages, daily=daily)
+    return Funnel(tenant_id=tenant.tenant_id, period=PeriodOut.of(period), stages=stages, daily=daily)
 
 
 RETENTION_WEEKS = 5

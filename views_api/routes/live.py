@@ -18,7 +18,7 @@ from fastapi.responses import StreamingResponse
 from storage import Warehouse
 from views_api import queries, reading
 from views_api.context import Tenant, TenantCtx
-from views_api.deps import DatabaseDep, WarehouseDep
+from views_api.deps import DatabaseDep, WarehouseDep, one, run
 from views_api.models import LiveTick
 from views_api.periods import floor
 
@@ -30,11 +30,11 @@ async def tick(warehouse: Warehouse, database: str, tenant: Tenant, now: datetim
     minute = now.replace(second=0, microsecond=0)
     hour = queries.Scope(tenant.tenant_id, "minute", minute - timedelta(minutes=59), minute + timedelta(minutes=1))
     q = queries.rollup_totals(database, hour, ("events", "cost_usd"), ("type",), bucket=("minute", "UTC"))
-    rows = [r for r in await warehouse.query(q.sql, q.params) if r["type"] == "llm_call"]
-    (active,) = await warehouse.query(*_q(queries.rollup_totals(database, hour, ("sessions",))))
+    rows = [r for r in await run(warehouse, q) if r["type"] == "llm_call"]
+    active = await one(warehouse, queries.rollup_totals(database, hour, ("sessions",)))
     day_start = floor(now, "day", tenant.tz)
     today = queries.Scope(tenant.tenant_id, "day", day_start, day_start + timedelta(hours=1), ("llm_call",))
-    (day,) = await warehouse.query(*_q(queries.rollup_totals(database, today, ("cost_usd",))))
+    day = await one(warehouse, queries.rollup_totals(database, today, ("cost_usd",)))
     current = [r for r in rows if reading.utc(r["bucket"]) == minute]
     return LiveTick(
         as_of=now,
@@ -46,10 +46,6 @@ async def tick(warehouse: Warehouse, database: str, tenant: Tenant, now: datetim
         active_sessions=active["sessions"],
         cost_today_usd=day["cost_usd"] if day["cost_usd"] is not None else Decimal(0),
     )
-
-
-def _q(query: queries.Query) -> tuple[str, dict[str, object]]:
-    return query.sql, query.params
 
 
 @router.get(

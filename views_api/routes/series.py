@@ -20,7 +20,6 @@ from views_api.context import TenantCtx, period_params, scope
 from views_api.deps import DatabaseDep, WarehouseDep
 from views_api.models import PeriodOut
 from views_api.periods import Period, PeriodError
-from views_api.routes.dashboard import period_out
 
 router = APIRouter(prefix="/api/dashboard/{tenant_id}", tags=["generic"])
 
@@ -85,7 +84,7 @@ async def series(
         tenant_id=tenant.tenant_id,
         type=type,
         dimensions=labels,
-        period=period_out(period),
+        period=PeriodOut.of(period),
         points=[
             SeriesPoint(
                 start=reading.utc(r["bucket"]),

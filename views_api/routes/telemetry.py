@@ -14,10 +14,9 @@ from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from storage import Warehouse
 from views_api import missing, queries, reading
 from views_api.context import Tenant, TenantCtx, period_params, scope
-from views_api.deps import DatabaseDep, NowDep, WarehouseDep
+from views_api.deps import DatabaseDep, NowDep, WarehouseDep, one, run
 from views_api.models_telemetry import (
     Analytics,
     Conversations,
@@ -75,16 +74,6 @@ _WORDS: Final = {
 }
 _CENT: Final = Decimal("0.01")
 FEEDBACK: Final = ("rating_sum", "rating_count", "thumbs_up", "thumbs_down")
-
-
-async def run(warehouse: Warehouse, q: queries.Query) -> list[dict[str, Any]]:
-    return await warehouse.query(q.sql, q.params)
-
-
-async def one(warehouse: Warehouse, q: queries.Query) -> dict[str, Any]:
-    """The single row of an ungrouped aggregate."""
-    rows = await run(warehouse, q)
-    return rows[0]
 
 
 def time_range(period: Period) -> str:

@@ -7,16 +7,15 @@ table, a drill-down over the raw events (`queries.conversation_tokens`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query
 
 from views_api import queries, reading
 from views_api.context import Tenant, TenantCtx, period_params, scope
-from views_api.deps import DatabaseDep, NowDep, WarehouseDep
+from views_api.deps import DatabaseDep, NowDep, WarehouseDep, run
+from views_api.models import PeriodOut
 from views_api.models_insights import (
     ConversationUsage,
     ModelComparison,
@@ -28,9 +27,8 @@ from views_api.models_insights import (
     UsageSummary,
     UsageWeek,
 )
-from views_api.periods import Bucket, Period, floor, resolve, shift
+from views_api.periods import Period, last, resolve
 from views_api.reading import rate, series
-from views_api.routes.dashboard import period_out, run
 
 router = APIRouter(prefix="/api/dashboard/{tenant_id}", tags=["usage"])
 
@@ -40,13 +38,6 @@ TOKENS = ("events", "input_tokens", "output_tokens", "cost_usd")
 WEEKS = 12
 MONTHS = 12
 TOP_CONVERSATIONS = 20
-
-
-def last(now: datetime, bucket: Bucket, n: int, tz: ZoneInfo) -> Period:
-    """The last `n` buckets in `tz`, the current one included."""
-    until = shift(floor(now, bucket, tz), bucket, 1, tz)
-    since = shift(until, bucket, -n, tz)
-    return Period(since, until, bucket, tz, shift(since, bucket, -n, tz), f"{n} {bucket}s")
 
 
 def _figures(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -153,7 +144,7 @@ async def usage(
     return Usage(
         tenant_id=tenant.tenant_id,
         type=type_,
-        period=period_out(period),
+        period=PeriodOut.of(period),
         daily=daily,
         weekly=weekly,
         monthly=monthly,
@@ -215,7 +206,7 @@ async def models(
         )
     return ModelComparison(
         tenant_id=tenant.tenant_id,
-        period=period_out(period),
+        period=PeriodOut.of(period),
         total_requests=total_requests,
         total_cost_usd=total_cost,
         models=out,
