@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 
 from pydantic import BaseModel
 
@@ -24,8 +25,10 @@ from schemas.alerts import (
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def default_rules(tenant_id: str, budget: Decimal | None) -> list[AlertRule]:
-    """Seed 003's default rules for a tenant (budget rules only with a budget)."""
+@lru_cache(maxsize=65_536)
+def default_rules(tenant_id: str, budget: Decimal | None) -> tuple[AlertRule, ...]:
+    """Seed 003's default rules for a tenant (budget rules only with a budget); built once per tenant
+    and budget (rules are immutable), since every evaluation asks for every tenant's."""
     common = {"tenant_id": tenant_id, "created_at": EPOCH, "updated_at": EPOCH}
     rules = [
         AlertRule(
@@ -46,7 +49,7 @@ def default_rules(tenant_id: str, budget: Decimal | None) -> list[AlertRule]:
             )
             for pct in (80, 100)
         ]  # fmt: skip
-    return rules
+    return tuple(rules)
 
 
 class RuleBook:

@@ -30,7 +30,7 @@ from alerting.rulebook import RuleBook
 from processors import metrics
 from processors.alerts.metrics import needs_detail, rule_value, tick_query
 from processors.alerts.state import NOTIFYING, step
-from schemas.alerts import PLATFORM, AlertTick, Notification, RuleState, Transition
+from schemas.alerts import PLATFORM, AlertRule, AlertTick, Notification, RuleState, Transition
 from storage import Warehouse
 from tenancy.directory import Directory
 
@@ -95,8 +95,9 @@ class AlertEngine:
         tenants = self._tenants()
         rows_by_tenant: dict[str, list[dict[str, Any]]] = defaultdict(list)
         data_tenants = [t for t in tenants if t != PLATFORM]
+        enabled = {t: [r for r in self._rules.rules(t, self._budget(t)) if r.enabled] for t in tenants}
         if data_tenants:
-            rules = [r for t in data_tenants for r in self._rules.rules(t) if r.enabled]
+            rules = [r for t in data_tenants for r in enabled[t]]
             detailed = sorted({r.tenant_id for r in rules if needs_detail(r)})
             latency = any(r.metric == "latency_p95" for r in rules)
             q = tick_query(self._database, data_tenants, now, detailed, latency)
@@ -110,7 +111,7 @@ class AlertEngine:
                 log.warning("pipeline probe failed", exc_info=True)
         written = []
         for tenant in tenants:
-            tick = self._evaluate_tenant(tenant, rows_by_tenant.get(tenant, []), now, pipeline)
+            tick = self._evaluate_tenant(tenant, enabled[tenant], rows_by_tenant.get(tenant, []), now, pipeline)
             if tick is None:
                 continue
             await self._write(tenant.encode(), tick.model_dump_json().encode())
@@ -120,16 +121,25 @@ class AlertEngine:
                 metrics.ALERT_TRANSITIONS.labels(transition.kind).inc()
         return written
 
+    def _budget(self, tenant: str) -> Decimal | None:
+        record = self._directory.tenant(tenant)
+        return record.monthly_budget_usd if record is not None else None
+
     def _evaluate_tenant(
-        self, tenant: str, rows: list[dict[str, Any]], now: datetime, pipeline: Mapping[str, float]
+        self,
+        tenant: str,
+        enabled: list[AlertRule],
+        rows: list[dict[str, Any]],
+        now: datetime,
+        pipeline: Mapping[str, float],
     ) -> AlertTick | None:
         record = self._directory.tenant(tenant)
-        budget: Decimal | None = record.monthly_budget_usd if record is not None else None
+        budget = self._budget(tenant)
         tz = ZoneInfo(record.timezone if record is not None else "UTC")
         before = self.states.get(tenant, {})
         after: dict[str, RuleState] = {}
         transitions: list[Transition] = []
-        rules = {r.rule_id: r for r in self._rules.rules(tenant, budget) if r.enabled}
+        rules = {r.rule_id: r for r in enabled}
         for rule in rules.values():
             value = rule_value(rule, rows, now, tz, budget, pipeline)
             current = before.get(rule.rule_id)
