@@ -8,6 +8,7 @@ FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY schemas schemas
+COPY guards guards
 COPY storage storage
 COPY tenancy tenancy
 COPY alerting alerting

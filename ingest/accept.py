@@ -20,7 +20,7 @@ from ingest.errors import ApiError
 from ingest.metrics import IngestMetrics
 from ingest.parsing import Rejected, TimeBounds, all_within, validate_events
 from ingest.publisher import PublishError
-from ingest.ratelimit import RateLimiter
+from guards.ratelimit import RateLimiter
 from ingest.settings import IngestSettings
 from schemas.events import AnyEvent, event_to_json
 from tenancy.directory import Directory, Principal

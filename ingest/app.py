@@ -20,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from ingest import errors
 from ingest.metrics import IngestMetrics
 from ingest.publisher import KafkaPublisher, Publisher
-from ingest.ratelimit import RateLimiter
+from guards.ratelimit import RateLimiter
 from ingest.routes import admin, events, otlp
 from ingest.settings import IngestSettings
 from tenancy.directory import Directory

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.ratelimit import RateLimiter
+from guards.ratelimit import RateLimiter
 
 # Rates and times are chosen so every float below is exact.
 RATE = 4.0  # events per second

@@ -1,4 +1,4 @@
-"""Per-tenant token buckets: events per second with a burst allowance (pure, clock injected)."""
+"""Token buckets per key (a tenant, an API key): units per second with a burst allowance (pure, clock injected)."""
 
 from __future__ import annotations
 
