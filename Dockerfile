@@ -6,7 +6,8 @@ RUN npm ci --no-audit --no-fund
 
 FROM python:3.11-slim
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
+RUN pip install --no-cache-dir --require-hashes -r requirements.lock
 COPY schemas schemas
 COPY guards guards
 COPY storage storage
@@ -17,7 +18,7 @@ COPY processors processors
 COPY views_api views_api
 COPY deploy deploy
 COPY tallystream_sdk tallystream_sdk
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir --no-deps --no-build-isolation .
 COPY ui/index.html ui/styles.css ui/
 COPY ui/src ui/src
 COPY --from=ui /ui/node_modules ui/node_modules

@@ -7,10 +7,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-$(STAMP): pyproject.toml
+# Every Python dependency is installed from hash-pinned lock files (`make lock` updates them on purpose):
+# requirements-dev.lock for development and CI, requirements.lock (the same versions) for the images.
+$(STAMP): pyproject.toml requirements-dev.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
 .PHONY: help
@@ -46,7 +48,7 @@ test-unit: $(STAMP) ## Run the unit tests only (no broker)
 	$(BIN)/python -m pytest -q tests/unit
 
 .PHONY: lint
-lint: $(STAMP) ## Check style with ruff, and that the published event JSON Schema is current
+lint: $(STAMP) lock-check ## Check style with ruff, the lock files, and that the published event JSON Schema is current
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m schemas --check
@@ -54,6 +56,29 @@ lint: $(STAMP) ## Check style with ruff, and that the published event JSON Schem
 .PHONY: schema
 schema: $(STAMP) ## Regenerate schemas/event.v1.schema.json from the event models
 	$(BIN)/python -m schemas
+
+LOCK_ARGS := --generate-hashes --universal --python-version 3.11 --quiet
+BUILD_IN  := $(VENV)/build-requirements.in
+
+.PHONY: lock
+lock: $(STAMP) ## Re-resolve every Python dependency to its newest allowed release and rewrite both lock files
+	$(MAKE) --no-print-directory _lock UV_ARGS=--upgrade
+
+.PHONY: lock-check
+lock-check: $(STAMP) ## Fail when the lock files no longer satisfy pyproject.toml (run by make lint)
+	@tmp=$$(mktemp -d) && cp requirements-dev.lock requirements.lock $$tmp/ && \
+	  $(MAKE) --no-print-directory _lock LOCK_DIR=$$tmp >/dev/null && \
+	  for f in requirements-dev.lock requirements.lock; do \
+	    diff -q <(grep -v '^ *#' $$f) <(grep -v '^ *#' $$tmp/$$f) >/dev/null || \
+	      { echo "$$f is stale: run 'make lock' (or add the new pins) and commit it"; exit 1; }; done; \
+	  rm -rf $$tmp; echo "lock files match pyproject.toml"
+
+LOCK_DIR ?= .
+.PHONY: _lock
+_lock:
+	@$(BIN)/python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"] + ["pip"]))' > $(BUILD_IN)
+	$(BIN)/uv pip compile pyproject.toml $(BUILD_IN) --extra dev $(LOCK_ARGS) $(UV_ARGS) -o $(LOCK_DIR)/requirements-dev.lock
+	$(BIN)/uv pip compile pyproject.toml $(BUILD_IN) -c $(LOCK_DIR)/requirements-dev.lock $(LOCK_ARGS) -o $(LOCK_DIR)/requirements.lock
 
 .PHONY: fmt
 fmt: $(STAMP) ## Format and fix with ruff
