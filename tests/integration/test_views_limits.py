@@ -328,3 +328,15 @@ async def test_csv_export_cells_never_start_with_a_formula_character(s: Served) 
         assert searches[event["event_id"]]["results_count"] == "0"  # numbers stay numbers
     costs = [r["cost_usd"] for r in rows if r["type"] == "llm_call"]
     assert costs and all(c[:1].isdigit() for c in costs)
+
+
+async def test_a_live_stream_ends_after_its_maximum_lifetime(s: Served) -> None:
+    s.limit(live_max_seconds=1, live_min_interval_seconds=1)
+    async with httpx.AsyncClient(base_url=s.url, timeout=30) as client:
+        started = time.monotonic()
+        response = await asyncio.wait_for(
+            client.get("/api/dashboard/acme/live", headers=bearer(s.acme.read)), timeout=20
+        )
+    assert response.status_code == 200 and time.monotonic() - started >= 1.0
+    assert response.text.count("event: tick") >= 1
+    assert response.text.rstrip().endswith('data: {"error":"this stream reached its maximum lifetime; reconnect"}')
