@@ -1,9 +1,10 @@
 """Per-request context of tenant views: who asks, for which tenant, over which period.
 
-`TenantCtx` authenticates the key (401), checks it may read the tenant (403) and that the tenant
-exists (404). `period_params(default)` builds the dependency that resolves a view's period
-parameters (seed 001: `period`, `days`, `from`/`to`, `tz`, `granularity`) in the tenant's zone;
-a wrong value is a 422 naming the parameter.
+`TenantCtx` authenticates the key (401), checks it may read the tenant (403), counts the request
+against the key's rate (429, `views_api.limits`), checks that the tenant exists (404) and counts the
+request against the tenant's rate (429). `period_params(default)` builds the dependency that resolves
+a view's period parameters (seed 001: `period`, `days`, `from`/`to`, `tz`, `granularity`) in the
+tenant's zone; a wrong value is a 422 naming the parameter.
 """
 
 # Annotations stay evaluated at definition time: `period_params` builds its parameters from its arguments.
@@ -20,9 +21,11 @@ from schemas.tenancy import TenantRecord
 from schemas.types import TenantId
 from tenancy.directory import Directory, Principal
 from tenancy.http import AuthError, authenticate, authorize_tenant, bearer_token
+from views_api import limits
 from views_api.deps import NowDep
 from views_api.periods import Period, PeriodError, resolve, source_granularity, zone
 from views_api.queries import Scope
+from views_api.settings import ViewsSettings
 
 
 @dataclass(frozen=True)
@@ -41,13 +44,17 @@ class Tenant:
 async def tenant_context(
     tenant_id: Annotated[TenantId, Path(description="The tenant's id.")], request: Request
 ) -> Tenant:
-    """401 without a valid read/admin key, 403 for another tenant's key, 404 for an unknown tenant."""
+    """401 without a valid read/admin key, 403 for another tenant's key, 429 past the key's or the tenant's
+    request rate, 404 for an unknown tenant (checked before its rate: no bucket for names that are no tenant)."""
     directory: Directory = request.app.state.directory
     principal = authenticate(directory, bearer_token(request), "read", "admin")
     authorize_tenant(principal, tenant_id)
+    guard: limits.Limits = request.app.state.limits
+    guard.admit_key(principal)
     record = directory.tenant(tenant_id)
     if record is None:
         raise AuthError(404, f"unknown tenant {tenant_id!r}")
+    guard.admit_tenant(principal, tenant_id)
     return Tenant(tenant_id, record, principal)
 
 
@@ -102,5 +109,7 @@ async def period_error_response(request: Request, exc: Exception) -> JSONRespons
     return JSONResponse({"detail": detail}, status_code=422)
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, settings: ViewsSettings | None = None) -> None:
+    """The 422 of period parameters, and the limits of `settings` (default: from the environment)."""
     app.add_exception_handler(PeriodError, period_error_response)
+    limits.install(app, settings or ViewsSettings())

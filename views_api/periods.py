@@ -29,6 +29,10 @@ PERIODS: Final[dict[str, timedelta]] = {
 }
 MAX_SPAN: Final = timedelta(days=1830)
 MAX_BUCKETS: Final = 2000
+EARLIEST: Final = datetime(1980, 1, 1, tzinfo=UTC)
+"""The earliest `from` (with the previous period, reads stay after 1970, where stored windows start)."""
+LATEST: Final = datetime(2100, 1, 1, tzinfo=UTC)
+"""The latest `to` (reads stay before 2106, where stored windows end)."""
 
 
 class PeriodError(ValueError):
@@ -69,7 +73,7 @@ def zone(name: str | None, default: str, param: str = "tz") -> ZoneInfo:
     """The IANA zone `name` (or `default`), or a PeriodError naming `param`."""
     try:
         return ZoneInfo(name or default)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder (`Europe`), a name too long
         raise PeriodError(param, f"unknown time zone {name!r} (use an IANA name such as Europe/Paris)") from None
 
 
@@ -131,16 +135,24 @@ def bucket_starts(since: datetime, until: datetime, bucket: Bucket, tz: ZoneInfo
 
 
 def _parse_instant(value: str, param: str, tz: ZoneInfo, end: bool) -> datetime:
-    """An ISO date (local midnight in `tz`; the day after for an inclusive `to`) or date-time."""
+    """An ISO date (local midnight in `tz`; the day after for an inclusive `to`) or date-time, between
+    EARLIEST and LATEST."""
     text = value.strip()
+    instant: datetime | None
     try:
         if len(text) == 10:
             day = date.fromisoformat(text)
-            return local_midnight(day + timedelta(days=1) if end else day, tz)
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            instant = local_midnight(day + timedelta(days=1) if end else day, tz)
+        else:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            instant = (parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)).astimezone(UTC)
     except ValueError:
         raise PeriodError(param, f"{param} must be an ISO date (2026-01-31) or date-time, not {value!r}") from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)).astimezone(UTC)
+    except OverflowError:  # next to year 1 or 9999, moved by a day or a zone's offset
+        instant = None
+    if instant is None or not EARLIEST <= instant <= LATEST:
+        raise PeriodError(param, f"{param} must fall between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}, not {value!r}")
+    return instant
 
 
 def resolve(

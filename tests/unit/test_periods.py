@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from views_api.periods import PeriodError, floor, resolve, shift, source_granularity
+from views_api.periods import (
+    BUCKETS,
+    EARLIEST,
+    LATEST,
+    MAX_BUCKETS,
+    MAX_SPAN,
+    PERIODS,
+    PeriodError,
+    floor,
+    resolve,
+    shift,
+    source_granularity,
+    zone,
+)
 
 NOW = datetime(2026, 3, 18, 15, 30, 12, tzinfo=UTC)  # a Wednesday
 UTCZ, PARIS, KOLKATA = ZoneInfo("UTC"), ZoneInfo("Europe/Paris"), ZoneInfo("Asia/Kolkata")
@@ -92,3 +107,71 @@ def test_source_granularity_reads_the_coarsest_aligned_windows() -> None:
     assert source_granularity("hour", PARIS, UTCZ, NOW) == "hour"
     assert source_granularity("day", UTCZ, KOLKATA, NOW) == "minute"  # half-hour offset: hours do not tile
     assert source_granularity("minute", UTCZ, UTCZ, NOW) == "minute"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "tz", "param"),
+    [
+        ({"from_": "0001-01-01", "to": "2026-03-01"}, PARIS, "from"),  # year 1 in Paris is before datetime.min UTC
+        ({"from_": "9999-12-30", "to": "9999-12-31"}, UTCZ, "from"),  # and `to` inclusive would be year 10000
+        ({"from_": "2026-03-01", "to": "9999-12-31"}, UTCZ, "to"),
+        ({"from_": "0001-01-01T00:00:00+01:00", "to": "2026-03-01"}, UTCZ, "from"),
+        ({"from_": "9999-12-31T23:59:59-01:00", "to": "2026-03-01"}, UTCZ, "from"),
+        ({"from_": "1960-01-01", "to": "1960-02-01"}, UTCZ, "from"),
+        ({"from_": "2030-01-01", "to": "2101-01-01"}, UTCZ, "to"),
+        ({"days": 10**12}, UTCZ, "days"),
+        ({"days": -5}, UTCZ, "days"),
+    ],
+)
+def test_dates_out_of_range_are_named_not_overflowed(kwargs: dict[str, object], tz: ZoneInfo, param: str) -> None:
+    with pytest.raises(PeriodError) as err:
+        resolve(NOW, tz=tz, **kwargs)  # type: ignore[arg-type]
+    assert err.value.param == param, err.value.message
+
+
+@pytest.mark.parametrize("name", ["Europe", "Nowhere/City", "../etc/passwd", "a\x00b", "x" * 300, "zone1970.tab"])
+def test_nonsense_zones_are_named(name: str) -> None:
+    with pytest.raises(PeriodError) as err:
+        zone(name, "UTC")
+    assert err.value.param == "tz"
+
+
+ZONES = ["UTC", "Europe/Paris", "Asia/Kolkata", "Pacific/Kiritimati", "Pacific/Pago_Pago", "America/St_Johns"]
+EDGE_DAYS = [date.min, date.max, date(1, 1, 2), date(9999, 12, 30), date(1979, 12, 31), date(1980, 1, 1)]
+EDGE_DAYS += [date(2099, 12, 31), date(2100, 1, 1), date(2026, 3, 29)]
+instant_texts = st.one_of(
+    st.sampled_from(EDGE_DAYS).map(date.isoformat),
+    st.dates().map(date.isoformat),
+    st.datetimes(timezones=st.none() | st.timezones()).map(datetime.isoformat),
+    st.sampled_from(["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59.999999-14:00", "2026-03-01Z", " 2026-03-01 "]),
+    st.text(max_size=40),
+)
+
+
+@settings(max_examples=400, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(
+    now=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2090, 1, 1), timezones=st.just(UTC)),
+    period=st.none() | st.sampled_from([*PERIODS, "2w", ""]),
+    days=st.none() | st.integers(min_value=-(10**6), max_value=10**6) | st.sampled_from([1, 1830, 1831]),
+    from_=st.none() | instant_texts,
+    to=st.none() | instant_texts,
+    tz=st.sampled_from(ZONES).map(ZoneInfo),
+    granularity=st.none() | st.sampled_from([*BUCKETS, "fortnight"]),
+)
+def test_resolve_returns_a_valid_period_or_names_a_parameter(
+    now: datetime,
+    period: str | None,
+    days: int | None,
+    from_: str | None,
+    to: str | None,
+    tz: ZoneInfo,
+    granularity: str | None,
+) -> None:
+    try:
+        p = resolve(now, period=period, days=days, from_=from_, to=to, tz=tz, granularity=granularity)
+    except PeriodError as err:  # never OverflowError, ValueError or anything else
+        assert err.param in ("period", "days", "from", "to", "granularity"), err.param
+        return
+    assert EARLIEST - MAX_SPAN <= p.prev_since < p.since < p.until <= LATEST + timedelta(days=31)
+    assert p.bucket in BUCKETS and 1 <= len(p.buckets) <= MAX_BUCKETS
+    assert floor(p.since, p.bucket, tz) == p.since and floor(p.until, p.bucket, tz) == p.until

@@ -2,34 +2,25 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from storage import Warehouse
 from views_api import queries
 from views_api.context import TenantCtx, period_params
+from views_api.csv_cells import csv_text
 from views_api.deps import DatabaseDep, WarehouseDep
+from views_api.limits import Limits, SlotStreamingResponse
 from views_api.periods import Period
 
 router = APIRouter(prefix="/api/dashboard/{tenant_id}", tags=["dashboard"])
 
 PAGE_ROWS = 5000
 HEADER = [c.rsplit(" AS ", 1)[-1] for c in queries.EVENT_COLUMNS]
-
-
-def csv_text(rows: list[list[Any]]) -> str:
-    """Rows as CSV text (RFC 4180 quoting, \\r\\n line ends); datetimes in ISO 8601 UTC."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    for row in rows:
-        writer.writerow([v.isoformat().replace("+00:00", "Z") if isinstance(v, datetime) else v for v in row])
-    return buffer.getvalue()
 
 
 async def pages(
@@ -56,14 +47,19 @@ async def pages(
 )
 async def export_csv(
     tenant: TenantCtx,
+    request: Request,
     warehouse: WarehouseDep,
     database: DatabaseDep,
     period: Annotated[Period, Depends(period_params("30d"))],
 ) -> StreamingResponse:
-    """Every stored event of the period as CSV (columns: `queries.EVENT_COLUMNS`), streamed page by page."""
+    """Every stored event of the period as CSV (columns: `queries.EVENT_COLUMNS`), streamed page by page;
+    text a spreadsheet would run as a formula starts with `'` (`views_api.csv_cells`). A tenant runs at most
+    TALLY_VIEWS_EXPORTS_PER_TENANT exports at once (429 beyond)."""
+    guard: Limits = request.app.state.limits
     name = f"tallystream-{tenant.tenant_id}-{period.since:%Y%m%d}-{period.until:%Y%m%d}.csv"
-    return StreamingResponse(
+    return SlotStreamingResponse(
         pages(warehouse, database, tenant.tenant_id, period),
+        guard.exports.acquire(tenant.tenant_id),
         media_type="text/csv; charset=utf-8",
         headers={"content-disposition": f'attachment; filename="{name}"'},
     )
