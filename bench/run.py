@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from common import BIN, REPO, broker, cpu_seconds, free_port, git_commit, pct, rss_mb
+from common import BIN, REPO, UNLIMITED_VIEWS, broker, cpu_seconds, free_port, git_commit, pct, rss_mb
 
 from deploy.topics import ensure_all_topics
 from processors.pricing import PriceBook
@@ -197,6 +197,7 @@ class Worker:
             "TALLY_ALERT_DELIVERY_GROUP": f"{prefix}-{name}-delivery", "TALLY_WORKER_GROUP": f"{prefix}-{name}",
             "TALLY_CHDB_PATH": str(tmp / f"chdb-{name}"), "TALLY_DATA_DIR": str(tmp / f"faust-{name}"),
             "TALLY_VIEWS_PORT": str(self.port), "TALLY_DATABASE": "bench",
+            **UNLIMITED_VIEWS,  # the benchmark times the queries, not the per-key rate limit
         }  # fmt: skip
         self.env.pop("CLICKHOUSE_URL", None)
         self.proc: subprocess.Popen[bytes] | None = None
