@@ -1,7 +1,9 @@
 """Delivering notifications: webhook (signed JSON), Slack incoming webhook, PagerDuty Events v2, email.
 
-Payloads are built by pure functions (tested as values); `send` posts or mails them and raises
-`DeliveryError` on any failure (the caller retries). Every HTTP request carries
+Payloads are built by pure functions (tested as values); `send` posts them through the guarded
+outbound client (guards.outbound: tenant URLs never reach internal addresses) or mails them, and
+raises `DeliveryError` on any failure (the caller retries) whose message is one of `CATEGORIES`,
+never the peer's or an exception's text. Every HTTP request carries
 `X-Tally-Notification-Id`, so a receiver can drop the rare repeat a crash between sending and
 recording can cause; PagerDuty deduplicates by the incident id itself (`dedup_key`).
 """
@@ -11,18 +13,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import re
 import smtplib
 import ssl
 import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, Final
 
-import httpx
 import orjson
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from guards.outbound import OutboundClient, OutboundError, OutboundRefused, OutboundTimeout
 from schemas.alerts import (
     Channel,
     EmailChannel,
@@ -37,8 +40,31 @@ SIGNATURE_HEADER = "X-Tally-Signature"
 ID_HEADER = "X-Tally-Notification-Id"
 
 
+CATEGORIES: Final = (
+    "refused",  # the address is not allowed (TALLY_OUTBOUND_ALLOW_CIDRS); nothing was sent
+    "timeout",
+    "HTTP 3xx",  # redirects are not followed
+    "HTTP 4xx",
+    "HTTP 5xx",
+    "connection failed",
+    "no SMTP server",
+    "SMTP failed",
+    "invalid message",
+    "channel gone",  # the saved channel a notification refers to was changed or deleted
+    "internal error",
+)
+"""How a delivery failed, as the history and test sends report it (never more: no port scanning)."""
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
 class DeliveryError(RuntimeError):
-    """A notification could not be delivered (the message says why; never a secret)."""
+    """A notification could not be delivered; the message is one of `CATEGORIES`."""
+
+    def __init__(self, category: str) -> None:
+        assert category in CATEGORIES, category
+        super().__init__(category)
+        self.category = category
 
 
 class SmtpEnv(BaseSettings):
@@ -94,7 +120,7 @@ def headline(item: Transition) -> str:
     """One line for a transition: '[FIRING] High daily cost: cost 61.2 > 50 (tenant acme)'."""
     verb = {"firing": "FIRING", "reminder": "STILL FIRING", "resolved": "RESOLVED"}.get(item.kind, item.kind.upper())
     value = "no data" if item.value is None else f"{item.value:.6g}"
-    return f"[{verb}] {item.name}: {item.metric} {value} (threshold {item.threshold:f}, {item.severity})"
+    return header_text(f"[{verb}] {item.name}: {item.metric} {value} (threshold {item.threshold:f}, {item.severity})")
 
 
 def webhook_body(tenant_id: str, notification: Notification, sent_at: int) -> bytes:
@@ -131,14 +157,20 @@ def pagerduty_events(channel: PagerDutyChannel, tenant_id: str, notification: No
     ]
 
 
+def header_text(text: str) -> str:
+    """A header value without control characters (they would end or forge the header)."""
+    return _CONTROL.sub(" ", text)
+
+
 def email_message(channel: EmailChannel, sender: str, tenant_id: str, notification: Notification) -> EmailMessage:
+    """The mail of a notification; never raises on the text it carries (control characters become spaces)."""
     message = EmailMessage()
     first = notification.items[0]
     more = f" (+{len(notification.items) - 1} more)" if len(notification.items) > 1 else ""
-    message["Subject"] = f"{headline(first)}{more} — {tenant_id}"
-    message["From"] = sender
-    message["To"] = ", ".join(channel.to)
-    message["X-Tally-Notification-Id"] = notification.notification_id
+    message["Subject"] = header_text(f"{headline(first)}{more} — {tenant_id}")
+    message["From"] = header_text(sender)
+    message["To"] = header_text(", ".join(channel.to))
+    message["X-Tally-Notification-Id"] = header_text(notification.notification_id)
     message.set_content(
         "\n".join(headline(i) for i in notification.items) + f"\n\nnotification {notification.notification_id}\n"
     )
@@ -157,17 +189,22 @@ def _smtp_send(settings: SmtpSettings, message: EmailMessage) -> None:
         smtp.send_message(message)
 
 
-async def _post(http: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]) -> None:
+async def _post(http: OutboundClient, url: str, body: bytes, headers: dict[str, str]) -> None:
     try:
-        response = await http.post(url, content=body, headers={"content-type": "application/json", **headers})
-    except httpx.HTTPError as exc:
-        raise DeliveryError(f"{type(exc).__name__} posting to the channel") from exc
-    if response.status_code >= 300:
-        raise DeliveryError(f"channel answered HTTP {response.status_code}")
+        response = await http.post(url, body, {"content-type": "application/json", **headers})
+    except OutboundRefused as exc:
+        raise DeliveryError("refused") from exc
+    except OutboundTimeout as exc:
+        raise DeliveryError("timeout") from exc
+    except OutboundError as exc:
+        raise DeliveryError("connection failed") from exc
+    klass = response.status // 100
+    if klass != 2:
+        raise DeliveryError(f"HTTP {min(max(klass, 3), 5)}xx")
 
 
 async def send(
-    channel: Channel, tenant_id: str, notification: Notification, http: httpx.AsyncClient, smtp: SmtpSettings | None
+    channel: Channel, tenant_id: str, notification: Notification, http: OutboundClient, smtp: SmtpSettings | None
 ) -> None:
     """Deliver one notification to one channel, or raise DeliveryError."""
     ident = {ID_HEADER: notification.notification_id}
@@ -182,9 +219,12 @@ async def send(
             await _post(http, channel.url, orjson.dumps(event), ident)
     else:
         if smtp is None:
-            raise DeliveryError("no SMTP server configured (TALLY_SMTP_HOST)")
-        message = email_message(channel, smtp.sender, tenant_id, notification)
+            raise DeliveryError("no SMTP server")
+        try:
+            message = email_message(channel, smtp.sender, tenant_id, notification)
+        except (ValueError, TypeError) as exc:
+            raise DeliveryError("invalid message") from exc
         try:
             await asyncio.to_thread(_smtp_send, smtp, message)
         except (OSError, smtplib.SMTPException) as exc:
-            raise DeliveryError(f"SMTP: {type(exc).__name__}") from exc
+            raise DeliveryError("SMTP failed") from exc

@@ -20,6 +20,7 @@ from schemas.alerts import (
     AlertControl,
     AlertRule,
     Channel,
+    ChannelRef,
 )
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
@@ -103,7 +104,22 @@ class RuleBook:
 
     def channels(self, rule: AlertRule) -> list[Channel]:
         """Where a rule notifies: its own channels, else its tenant's defaults."""
-        return list(rule.channels) or self._channels.get(rule.tenant_id, [])
+        return [channel for _, channel in self.targets(rule)]
+
+    def targets(self, rule: AlertRule) -> list[tuple[ChannelRef, Channel]]:
+        """Where a rule notifies, each channel with the reference a notification carries instead of it."""
+        if rule.channels:
+            return [(ChannelRef(kind=c.kind, id=c.id, rule_id=rule.rule_id), c) for c in rule.channels]
+        return [(ChannelRef(kind=c.kind, id=c.id), c) for c in self._channels.get(rule.tenant_id, [])]
+
+    def resolve(self, tenant_id: str, ref: ChannelRef) -> Channel | None:
+        """The saved channel a notification refers to, None when it is gone (changed or deleted since)."""
+        if ref.rule_id is not None:
+            rule = self._rules.get(tenant_id, {}).get(ref.rule_id)
+            pool: list[Channel] = list(rule.channels) if rule is not None else []
+        else:
+            pool = self._channels.get(tenant_id, [])
+        return next((c for c in pool if c.id == ref.id and c.kind == ref.kind), None) if ref.id else None
 
     def default_channels(self, tenant_id: str) -> list[Channel]:
         return self._channels.get(tenant_id, [])

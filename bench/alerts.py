@@ -153,6 +153,7 @@ async def run(args: argparse.Namespace, bootstrap: str, tmp: Path) -> None:
         "TALLY_VIEWS_PORT": str(views_port),
         "TALLY_INGEST_PORT": str(ingest_port),
         "TALLY_INGEST_HOST": "127.0.0.1",
+        "TALLY_OUTBOUND_ALLOW_CIDRS": "127.0.0.0/8",  # the local receiver (non-public addresses are refused)
     }
     env.pop("CLICKHOUSE_URL", None)
     procs = []

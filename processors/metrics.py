@@ -29,6 +29,16 @@ ALERT_TRANSITIONS = Counter("tally_alert_transitions", "Alert rule transitions r
 ALERT_DELIVERIES = Counter(
     "tally_alert_deliveries", "Notification deliveries, by channel and outcome.", ["channel", "status"]
 )
+ALERT_DELIVERY_FAILURES = Counter(
+    "tally_alert_delivery_failures",
+    "Notifications recorded as failed after their last attempt, by channel and category (refused, timeout ...).",
+    ["channel", "category"],
+)
+ALERT_TICK_RETRIES = Counter(
+    "tally_alert_tick_retries",
+    "Alert-state records retried in place (never skipped), by stage: parse, store, lookup, record.",
+    ["stage"],
+)
 
 
 def dead_letter_reason(reason: str) -> str:

@@ -12,11 +12,13 @@ The engine writes one `AlertTick` per tenant and evaluation that changed somethi
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from schemas.types import ShortText, TenantId
 
@@ -40,8 +42,25 @@ Comparator = Literal["gt", "gte", "lt", "lte"]
 Severity = Literal["info", "warning", "critical"]
 Status = Literal["ok", "pending", "firing"]
 RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
-HttpUrl = Annotated[str, Field(max_length=2048, pattern=r"^https?://[^\s]+$")]
-Email = Annotated[str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def no_control(value: str) -> str:
+    """Refuse control characters (newlines included): names and addresses end up in mail headers."""
+    if _CONTROL.search(value):
+        raise ValueError("control characters (newlines, tabs, NUL ...) are not allowed")
+    return value
+
+
+PlainText = Annotated[str, StringConstraints(max_length=256), AfterValidator(no_control)]
+"""Text shown in notifications (subject lines, headers): no control characters."""
+HttpUrl = Annotated[str, Field(max_length=2048, pattern=r"^https?://[^\s]+$"), AfterValidator(no_control)]
+Email = Annotated[str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$"), AfterValidator(no_control)]
+ChannelId = Annotated[str, Field(pattern=r"^ch_[0-9a-f]{12}$")]
+"""Set by the server when a channel is saved; a rule or PUT refers to a saved channel by it."""
+NewChannelId = Annotated[str, Field(pattern=r"^(ch_[0-9a-f]{12})?$")]
+"""Empty in a new channel a client sends (the server assigns one)."""
 
 PIPELINE_METRICS: Final = ("consumer_lag", "dlq_rate")
 """Metrics of the pipeline itself: platform rules only."""
@@ -51,33 +70,101 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
-class WebhookChannel(_Model):
+def _mask_url(url: str) -> str:
+    """'https://hooks.slack.com/services/T0/B0/XyZ9abcd' -> 'https://hooks.slack.com/…abcd'."""
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname or ''}{port}/…{url[-4:]}"
+
+
+class _Channel(_Model):
+    id: NewChannelId = ""
+    """Assigned by the server (ignored in what clients send); channels are write-only: reads show
+    `ChannelView`s, and a PUT keeps a saved channel with `{"kind": "keep", "id": ...}`."""
+
+    def target(self) -> str:
+        """Where it goes, masked: enough to recognise it, never a secret."""
+        raise NotImplementedError
+
+
+class WebhookChannel(_Channel):
     kind: Literal["webhook"] = "webhook"
     url: HttpUrl
-    secret: Annotated[str, Field(min_length=16, max_length=256)]
+    secret: Annotated[str, Field(min_length=16, max_length=256), AfterValidator(no_control)]
     """HMAC-SHA256 key: `X-Tally-Signature: t=<unix>,v1=<hex of HMAC(secret, "<unix>." + body)>`."""
 
+    def target(self) -> str:
+        return _mask_url(self.url)
 
-class SlackChannel(_Model):
+
+class SlackChannel(_Channel):
     kind: Literal["slack"] = "slack"
     webhook_url: HttpUrl
-    """A Slack incoming-webhook URL."""
+    """A Slack incoming-webhook URL (its path is the secret)."""
+
+    def target(self) -> str:
+        return _mask_url(self.webhook_url)
 
 
-class EmailChannel(_Model):
+class EmailChannel(_Channel):
     kind: Literal["email"] = "email"
     to: Annotated[list[Email], Field(min_length=1, max_length=20)]
-    """Recipients (the SMTP server comes from the worker's settings)."""
+    """Recipients (the SMTP server comes from the worker's settings; `TALLY_ALERT_MAX_RECIPIENTS` caps them)."""
+
+    def target(self) -> str:
+        return ", ".join(f"{a[:1]}…@{a.rpartition('@')[2]}" for a in self.to)
 
 
-class PagerDutyChannel(_Model):
+class PagerDutyChannel(_Channel):
     kind: Literal["pagerduty"] = "pagerduty"
-    routing_key: Annotated[str, Field(min_length=8, max_length=64)]
+    routing_key: Annotated[str, Field(min_length=8, max_length=64), AfterValidator(no_control)]
     """Integration (routing) key of a PagerDuty Events API v2 service."""
     url: HttpUrl = "https://events.pagerduty.com/v2/enqueue"
 
+    def target(self) -> str:
+        return f"{urlsplit(self.url).hostname or ''} key …{self.routing_key[-4:]}"
+
+
+class KeepChannel(_Model):
+    """In a PUT: keep the saved channel with this id as it is (its secrets are never read back)."""
+
+    kind: Literal["keep"] = "keep"
+    id: ChannelId
+
 
 Channel = Annotated[WebhookChannel | SlackChannel | EmailChannel | PagerDutyChannel, Field(discriminator="kind")]
+ChannelIn = Annotated[
+    WebhookChannel | SlackChannel | EmailChannel | PagerDutyChannel | KeepChannel, Field(discriminator="kind")
+]
+ChannelKind = Literal["webhook", "slack", "email", "pagerduty"]
+
+
+class ChannelView(_Model):
+    """A saved channel as reads show it: kind and masked target, never a secret."""
+
+    id: str
+    kind: ChannelKind
+    target: str
+
+    @classmethod
+    def of(cls, channel: WebhookChannel | SlackChannel | EmailChannel | PagerDutyChannel) -> ChannelView:
+        return cls(id=channel.id, kind=channel.kind, target=channel.target())
+
+
+def _with_id(channel: Any, position: int) -> Any:
+    legacy = f"ch_{position:012x}"
+    if isinstance(channel, dict) and not channel.get("id"):
+        return {**channel, "id": legacy}
+    if isinstance(channel, _Channel) and not channel.id:
+        return channel.model_copy(update={"id": legacy})
+    return channel
+
+
+def _legacy_ids(data: Any) -> Any:
+    """Records saved before channel ids: their channels get ids by position (stable, the same everywhere)."""
+    if isinstance(data, dict) and isinstance(data.get("channels"), list):
+        data = {**data, "channels": [_with_id(c, i) for i, c in enumerate(data["channels"])]}
+    return data
 
 
 class Filters(_Model):
@@ -89,10 +176,10 @@ class Filters(_Model):
     domain: ShortText | None = None
 
 
-class RuleIn(_Model):
-    """A rule as clients send it (ids, tenant and times are set by the server)."""
+class RuleSpec(_Model):
+    """What a rule watches and how it behaves (everything but its channels and ids)."""
 
-    name: ShortText
+    name: PlainText
     metric: Metric
     window: Window = "1h"
     """5m, 15m, 1h (rolling, minute windows), day (the tenant's current day) or month (current month)."""
@@ -109,16 +196,40 @@ class RuleIn(_Model):
     repeat_seconds: Annotated[int, Field(ge=0, le=7 * 86_400)] = 0
     """Remind every this many seconds while firing and not acknowledged (0: never)."""
     severity: Severity = "warning"
-    channels: Annotated[list[Channel], Field(max_length=10)] = Field(default_factory=list)
-    """Where to notify; empty: the tenant's default channels."""
     enabled: bool = True
 
 
-class AlertRule(RuleIn):
+class RuleIn(RuleSpec):
+    """A rule as clients send it (ids, tenant and times are set by the server)."""
+
+    channels: Annotated[list[ChannelIn], Field(max_length=10)] = Field(default_factory=list)
+    """Where to notify; empty: the tenant's default channels. New channels in full; saved ones kept
+    by `{"kind": "keep", "id": ...}`."""
+
+
+class _Saved(RuleSpec):
     rule_id: RuleId
     tenant_id: TenantId | Literal["_platform"]
     created_at: datetime
     updated_at: datetime
+
+
+class AlertRule(_Saved):
+    """A saved rule (on the rules topic: only the processes' own followers read it)."""
+
+    channels: Annotated[list[Channel], Field(max_length=10)] = Field(default_factory=list)
+    """Where to notify; empty: the tenant's default channels."""
+
+    _ids = model_validator(mode="before")(_legacy_ids)
+
+    def view(self) -> RuleView:
+        return RuleView(**self.model_dump(exclude={"channels"}), channels=[ChannelView.of(c) for c in self.channels])
+
+
+class RuleView(_Saved):
+    """A rule as reads show it: channels masked."""
+
+    channels: list[ChannelView]
 
 
 class AlertChannels(_Model):
@@ -126,6 +237,8 @@ class AlertChannels(_Model):
 
     tenant_id: TenantId
     channels: Annotated[list[Channel], Field(max_length=10)]
+
+    _ids = model_validator(mode="before")(_legacy_ids)
 
 
 class AlertControl(_Model):
@@ -168,13 +281,34 @@ class Transition(_Model):
     incident: str
 
 
+class ChannelRef(_Model):
+    """Which saved channel a notification goes to; the deliverer looks it up in its rule book, so the
+    alert-state topic never holds a secret."""
+
+    kind: ChannelKind
+    id: Annotated[str, Field(pattern=r"^(ch_[0-9a-f]{12})?$")]
+    """Empty: written before channel references (cannot be resolved)."""
+    rule_id: RuleId | None = None
+    """The rule whose own channel it is; None: one of the tenant's default channels."""
+
+
+def _legacy_channel(data: Any) -> Any:
+    """A notification written before channel references held the channel itself: keep only its kind."""
+    channel = data.get("channel") if isinstance(data, dict) else None
+    if isinstance(channel, dict) and set(channel) - {"kind", "id", "rule_id"}:
+        return {**data, "channel": {"kind": channel.get("kind"), "id": ""}}
+    return data
+
+
 class Notification(_Model):
     """One message to one channel, grouping the transitions of one evaluation."""
 
     notification_id: str
     """Deterministic (tenant, tick, channel): the deliverer sends each id once."""
-    channel: Channel
+    channel: ChannelRef
     items: list[Transition]
+
+    _legacy = model_validator(mode="before")(_legacy_channel)
 
 
 class AlertTick(_Model):

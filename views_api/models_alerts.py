@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.alerts import AlertRule, Channel
+from schemas.alerts import ChannelIn, ChannelView, RuleView
 
 
 class _Model(BaseModel):
@@ -16,7 +16,8 @@ class _Model(BaseModel):
 
 
 class RuleOut(_Model):
-    rule: AlertRule
+    rule: RuleView
+    """Channels masked: secrets are write-only."""
     seeded: bool
     """A default rule of seed 003 (replace it with PUT, turn it off with DELETE)."""
     silenced_until: datetime | None
@@ -25,12 +26,17 @@ class RuleOut(_Model):
 
 class RuleList(_Model):
     tenant_id: str
-    default_channels: list[Channel]
+    default_channels: list[ChannelView]
     rules: list[RuleOut]
 
 
 class ChannelsIn(_Model):
-    channels: Annotated[list[Channel], Field(max_length=10)]
+    channels: Annotated[list[ChannelIn], Field(max_length=10)]
+    """New channels in full; saved ones kept by `{"kind": "keep", "id": ...}`."""
+
+
+class ChannelList(_Model):
+    channels: list[ChannelView]
 
 
 class SilenceIn(_Model):
@@ -39,8 +45,13 @@ class SilenceIn(_Model):
 
 class ChannelTest(_Model):
     channel: str
+    """The channel's kind."""
+    id: str
+    target: str
+    """Masked."""
     ok: bool
-    error: str
+    result: str
+    """`delivered` or how it failed (alerting.channels.CATEGORIES): never the peer's answer or an error text."""
 
 
 class TestResult(_Model):

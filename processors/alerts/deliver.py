@@ -1,12 +1,16 @@
 """Delivery of alert notifications, apart from stream processing.
 
-A `Deliverer` consumes the alert-state topic in its own consumer group. For each `AlertTick` it
-stores the transitions in `alert_events` (the history the API lists), then sends each
-notification to its channel, retrying with exponential backoff, and records the outcome in
-`alert_deliveries`. The offset is committed only after that, so a restart re-reads unfinished
-ticks; a notification whose delivery is already recorded is not sent again. The one window left
-open — a crash after the channel accepted and before the outcome is recorded — resends once, with
-the same `X-Tally-Notification-Id` (and PagerDuty's dedup key) for the receiver to drop.
+A `Deliverer` consumes the alert-state topic in its own consumer group and hands each record to its
+tenant's lane (records are keyed by tenant): a lane finishes its tenant's ticks one after the other,
+in order (processors.alerts.delivery: store the transitions, send each notification with retries,
+record each outcome), and lanes run concurrently, at most `max_lanes` at once — so a slow or hostile
+receiver delays its own tenant only (each request also has a total deadline: guards.outbound).
+Offsets are committed per partition only up to the lowest record not finished
+(processors.alerts.offsets), so a restart re-reads every unfinished tick; a notification whose
+delivery is already recorded is not sent again. The one window left open — a crash after the channel
+accepted and before the outcome is recorded — resends once, with the same `X-Tally-Notification-Id`
+(and PagerDuty's dedup key) for the receiver to drop. After a rebalance a record still running here
+may also run on the new owner: the same id again, for the same reason.
 """
 
 from __future__ import annotations
@@ -16,18 +20,34 @@ import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
-import httpx
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
-from alerting.channels import DeliveryError, SmtpSettings, send
-from processors import metrics
-from schemas.alerts import AlertTick, Notification
-from schemas.ddl import ch_datetime64
-from schemas.ddl_alerts import ALERT_DELIVERIES_TABLE, ALERT_EVENTS_TABLE
+from alerting.channels import SmtpSettings
+from alerting.rulebook import RuleBook
+from guards.outbound import OutboundClient, OutboundSettings
+from processors.alerts.delivery import TickHandler
+from processors.alerts.offsets import OffsetTracker
 from storage import Warehouse
 
 log = logging.getLogger(__name__)
+
+MAX_PENDING = 2000
+"""Records fetched and not finished before fetching pauses (bounds memory when receivers are slow)."""
+
+
+class _Revoked(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, deliverer: Deliverer) -> None:
+        self._deliverer = deliverer
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        await self._deliverer.commit()
+        for partition in revoked:
+            self._deliverer.tracker.forget(partition)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        return None
 
 
 class Deliverer:
@@ -38,125 +58,97 @@ class Deliverer:
         group: str,
         warehouse: Warehouse,
         database: str,
+        book: RuleBook,
         smtp: SmtpSettings | None = None,
+        outbound: OutboundSettings | None = None,
         attempts: int = 6,
         backoff: float = 0.5,
+        max_lanes: int = 64,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._bootstrap, self._topic, self._group = bootstrap, topic, group
-        self._warehouse, self._database = warehouse, database
-        self._smtp, self._attempts, self._backoff, self._clock = smtp, attempts, backoff, clock
+        self._http = OutboundClient(outbound)
+        self.handler = TickHandler(warehouse, database, book, self._http, smtp, attempts, backoff, clock=clock)
+        self.tracker: OffsetTracker[TopicPartition] = OffsetTracker()
+        self._slots = asyncio.Semaphore(max_lanes)
+        self._lanes: dict[bytes, asyncio.Queue[Any]] = {}
+        self._workers: set[asyncio.Task[None]] = set()
         self._consumer: AIOKafkaConsumer | None = None
-        self._http: httpx.AsyncClient | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request otherwise
-        self._http = httpx.AsyncClient(timeout=10)
         self._consumer = AIOKafkaConsumer(
-            self._topic,
             bootstrap_servers=self._bootstrap,
             group_id=self._group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             fetch_max_wait_ms=100,
         )
+        self._consumer.subscribe([self._topic], listener=_Revoked(self))
         await self._consumer.start()
         self._task = asyncio.create_task(self._run(), name="alert-deliverer")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in [*([self._task] if self._task else []), *self._workers]:
+            task.cancel()
+        for task in [*([self._task] if self._task else []), *self._workers]:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
         if self._consumer is not None:
+            with contextlib.suppress(Exception):
+                await self.commit()
             await self._consumer.stop()
-        if self._http is not None:
-            await self._http.aclose()
+        await self._http.aclose()
 
     async def _run(self) -> None:
         assert self._consumer is not None
         while True:
             try:
-                batches = await self._consumer.getmany(timeout_ms=500)
-                for records in batches.values():
-                    for record in records:
-                        if record.value is not None:
-                            await self.handle(AlertTick.model_validate_json(record.value))
-                if batches:
-                    await self._consumer.commit()
+                if self.tracker.pending >= MAX_PENDING:
+                    await asyncio.sleep(0.1)
+                else:
+                    batches = await self._consumer.getmany(timeout_ms=500)
+                    for partition, records in batches.items():
+                        for record in records:
+                            self.tracker.add(partition, record.offset)
+                            self._enqueue(partition, record)
+                await self.commit()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # the store or the broker: nothing committed, the records come back
-                log.exception("alert delivery failed; retrying")
+            except Exception:  # the broker: nothing more committed than what is finished
+                log.exception("alert delivery: fetching failed; retrying")
                 await asyncio.sleep(1.0)
 
-    async def handle(self, tick: AlertTick) -> None:
-        """Store the tick's transitions, then deliver its notifications (concurrently)."""
-        if tick.transitions:
-            await self._warehouse.insert(
-                f"{self._database}.{ALERT_EVENTS_TABLE}",
-                [
-                    {
-                        "tenant_id": tick.tenant_id,
-                        "rule_id": t.rule_id,
-                        "kind": t.kind,
-                        "at": ch_datetime64(t.at),
-                        "name": t.name,
-                        "metric": t.metric,
-                        "severity": t.severity,
-                        "value": t.value,
-                        "threshold": str(t.threshold),
-                        "incident": t.incident,
-                        "notifications": [
-                            n.notification_id
-                            for n in tick.notifications
-                            if any(i.rule_id == t.rule_id for i in n.items)
-                        ],
-                        "silenced": int(t.rule_id in tick.silenced),
-                    }
-                    for t in tick.transitions
-                ],
-            )
-        await asyncio.gather(*(self._deliver(tick.tenant_id, n) for n in tick.notifications))
+    def _enqueue(self, partition: TopicPartition, record: Any) -> None:
+        lane_key = record.key or b""
+        queue = self._lanes.get(lane_key)
+        if queue is None:
+            queue = self._lanes[lane_key] = asyncio.Queue()
+            task = asyncio.create_task(self._lane(lane_key, queue), name="alert-lane")
+            self._workers.add(task)
+            task.add_done_callback(self._workers.discard)
+        queue.put_nowait((partition, record))
 
-    async def _delivered(self, notification_id: str) -> bool:
-        rows = await self._warehouse.query(
-            f"SELECT count() AS n FROM {self._database}.{ALERT_DELIVERIES_TABLE} "
-            "WHERE notification_id = {id:String} AND status = 'delivered'",
-            {"id": notification_id},
-        )
-        return bool(int(rows[0]["n"]))
+    async def _lane(self, lane_key: bytes, queue: asyncio.Queue[Any]) -> None:
+        """One tenant's records in order; ends when its queue is empty (a new record starts a new lane)."""
+        while not queue.empty():
+            partition, record = queue.get_nowait()
+            async with self._slots:
+                await self.handler.handle_record(record.key, record.value)
+            self.tracker.done(partition, record.offset)
+        del self._lanes[lane_key]  # no await since the emptiness check: nothing can slip in between
 
-    async def _deliver(self, tenant_id: str, notification: Notification) -> None:
-        assert self._http is not None
-        if await self._delivered(notification.notification_id):
+    async def commit(self) -> None:
+        """Commit, per partition, up to the lowest record not finished."""
+        if self._consumer is None:
             return
-        error, attempt = "", 0
-        for attempt in range(1, self._attempts + 1):
-            try:
-                await send(notification.channel, tenant_id, notification, self._http, self._smtp)
-                error = ""
-                break
-            except DeliveryError as exc:
-                error = str(exc)
-                log.warning("notification %s to %s: %s (attempt %d)", notification.notification_id,
-                            notification.channel.kind, error, attempt)  # fmt: skip
-                if attempt < self._attempts:
-                    await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
-        metrics.ALERT_DELIVERIES.labels(notification.channel.kind, "failed" if error else "delivered").inc()
-        await self._warehouse.insert(
-            f"{self._database}.{ALERT_DELIVERIES_TABLE}",
-            [
-                {
-                    "tenant_id": tenant_id,
-                    "notification_id": notification.notification_id,
-                    "channel": notification.channel.kind,
-                    "status": "failed" if error else "delivered",
-                    "attempts": attempt,
-                    "error": error,
-                    "at": ch_datetime64(self._clock()),
-                    "rule_ids": sorted({i.rule_id for i in notification.items}),
-                }
-            ],
-        )
+        offsets = self.tracker.committable()
+        if not offsets:
+            return
+        try:
+            await self._consumer.commit(offsets)
+        except Exception:  # a rebalance in progress: committed next time, or re-read by the new owner
+            log.warning("alert delivery: commit failed; retrying later", exc_info=True)
+            return
+        self.tracker.committed(offsets)

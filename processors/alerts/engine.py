@@ -30,7 +30,7 @@ from alerting.rulebook import RuleBook
 from processors import metrics
 from processors.alerts.metrics import needs_detail, rule_value, tick_query
 from processors.alerts.state import NOTIFYING, step
-from schemas.alerts import PLATFORM, AlertRule, AlertTick, Notification, RuleState, Transition
+from schemas.alerts import PLATFORM, AlertRule, AlertTick, ChannelRef, Notification, RuleState, Transition
 from storage import Warehouse
 from tenancy.directory import Directory
 
@@ -166,7 +166,7 @@ class AlertEngine:
     def _notifications(
         self, tenant: str, transitions: list[Transition], rules: Mapping[str, Any], now: datetime
     ) -> tuple[list[Notification], list[str]]:
-        by_channel: dict[str, tuple[Any, list[Transition]]] = {}
+        by_channel: dict[str, tuple[ChannelRef, list[Transition]]] = {}
         silenced: list[str] = []
         for item in transitions:
             if item.kind not in NOTIFYING:
@@ -174,11 +174,11 @@ class AlertEngine:
             if self._rules.silenced(tenant, item.rule_id, now):
                 silenced.append(item.rule_id)
                 continue
-            for channel in self._rules.channels(rules[item.rule_id]):
-                key = channel.model_dump_json()
-                by_channel.setdefault(key, (channel, []))[1].append(item)
-        notifications = [
-            Notification(notification_id=notification_id(tenant, now, key), channel=channel, items=items)
-            for key, (channel, items) in sorted(by_channel.items())
+            for ref, channel in self._rules.targets(rules[item.rule_id]):
+                key = channel.model_dump_json(exclude={"id"})  # the same channel on several rules: one message
+                by_channel.setdefault(key, (ref, []))[1].append(item)
+        notifications = [  # a reference, never the channel: the alert-state topic holds no secret
+            Notification(notification_id=notification_id(tenant, now, key), channel=ref, items=items)
+            for key, (ref, items) in sorted(by_channel.items())
         ]
         return notifications, silenced

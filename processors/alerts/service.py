@@ -17,6 +17,7 @@ from mode import Service
 
 from alerting.channels import SmtpEnv
 from alerting.rulebook import RuleBook
+from guards.outbound import OutboundSettings
 from processors.alerts.deliver import Deliverer
 from processors.alerts.engine import AlertEngine
 from processors.alerts.probe import PipelineProbe
@@ -51,7 +52,9 @@ class AlertService(Service):  # type: ignore[misc]
             settings.alert_delivery_group,
             warehouse,
             database,
+            rules,  # notifications refer to channels: the deliverer looks them up in the same rule book
             smtp=SmtpEnv().settings(),
+            outbound=OutboundSettings(),
         )
         self._last_evaluation = 0.0
         self._changed = False

@@ -24,7 +24,7 @@ from fastapi import FastAPI, Request
 from alerting.channels import verify
 from tests.conftest import free_port
 from tests.factories import llm_call
-from tests.live import Combined, create_tenant, serve, start_ingest_topics
+from tests.live import Combined, create_tenant, read_records, serve, start_ingest_topics
 
 pytestmark = pytest.mark.integration
 
@@ -80,6 +80,7 @@ async def stack(kafka_bootstrap: str, tmp_path: Path, inbox: tuple[Inbox, str, i
         TALLY_ALERT_INTERVAL_SECONDS="0.3",
         TALLY_SMTP_HOST="127.0.0.1",
         TALLY_SMTP_PORT=str(inbox[2]),
+        TALLY_OUTBOUND_ALLOW_CIDRS="127.0.0.0/8",  # the local receivers; everything non-public is refused otherwise
     )
     await combined.start()
     try:
@@ -177,3 +178,11 @@ async def test_a_rule_fires_once_survives_a_kill_and_resolves_once(
         assert all(len(h["deliveries"]) == 4 and {d["status"] for d in h["deliveries"]} == {"delivered"} for h in mine)
         active = (await views.get("/api/dashboard/acme/alerts/active")).json()["alerts"]
         assert rule_id not in [a["rule_id"] for a in active]
+        listed = await views.get("/api/dashboard/acme/alerts/rules", headers={"authorization": f"Bearer {acme.read}"})
+    (mine_listed,) = [r["rule"] for r in listed.json()["rules"] if r["rule"]["rule_id"] == rule_id]
+    assert [c["kind"] for c in mine_listed["channels"]] == ["webhook", "slack", "pagerduty", "email"]
+    secrets = (SECRET, "R0UT1NGKEY", f"{receiver}/slack", f"{receiver}/webhook", "oncall@acme.test")
+    assert not [s for s in secrets if s in listed.text]  # a read key sees kinds and masked targets only
+    ticks = await read_records(kafka_bootstrap, env["TALLY_ALERT_STATE_TOPIC"], want=2)
+    assert len(ticks) >= 2 and any(t["notifications"] for _, t in ticks)
+    assert not [s for s in secrets for _, t in ticks if s in orjson.dumps(t).decode()]  # references, not secrets

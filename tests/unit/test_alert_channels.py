@@ -16,6 +16,7 @@ from alerting.rulebook import RuleBook, dump
 from schemas.alerts import (
     AlertControl,
     AlertRule,
+    ChannelRef,
     EmailChannel,
     Notification,
     PagerDutyChannel,
@@ -47,7 +48,8 @@ def test_signature_is_hmac_sha256_of_timestamp_and_body() -> None:
 
 
 def test_payloads_of_each_channel() -> None:
-    n = Notification(notification_id="n1", channel=HOOK, items=[ITEM, ITEM.model_copy(update={"kind": "resolved"})])
+    ref = ChannelRef(kind="webhook", id="ch_0123456789ab")
+    n = Notification(notification_id="n1", channel=ref, items=[ITEM, ITEM.model_copy(update={"kind": "resolved"})])
     assert headline(ITEM) == "[FIRING] High daily cost: cost 61.25 (threshold 50, critical)"
     body = orjson.loads(webhook_body("acme", n, 1_700_000_000))
     assert (body["notification_id"], body["tenant_id"], len(body["alerts"])) == ("n1", "acme", 2)

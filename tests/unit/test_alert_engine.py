@@ -16,6 +16,7 @@ from schemas.alerts import (
     AlertControl,
     AlertRule,
     AlertTick,
+    ChannelRef,
     SlackChannel,
     WebhookChannel,
     channels_record_key,
@@ -117,7 +118,8 @@ async def test_defaults_use_the_tenant_channels_and_restore_continues_the_incide
     await e.evaluate(NOW)
     fired = {t.rule_id for t in written[0].transitions}
     assert fired == {"default-daily-cost", "default-budget-80"}  # 85 > 50 and 85 % of the 100 budget
-    assert [n.channel for n in written[0].notifications] == [HOOK]
+    assert [n.channel for n in written[0].notifications] == [ChannelRef(kind="webhook", id="ch_000000000000")]
+    assert HOOK.secret not in written[0].model_dump_json() and "hooks.test" not in written[0].model_dump_json()
 
     restarted = engine(rows, book, written)
     restarted.restore(b"acme", written[0].model_dump_json().encode())

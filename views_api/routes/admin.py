@@ -12,8 +12,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 
+from alerting.channel_input import ChannelInputError, resolve_channels
+from alerting.limits import alert_limits
 from alerting.rulebook import RuleBook, dump
-from schemas.alerts import PIPELINE_METRICS, PLATFORM, AlertRule, RuleIn, rule_record_key
+from schemas.alerts import PIPELINE_METRICS, PLATFORM, AlertRule, RuleIn, RuleView, rule_record_key
 from tenancy.directory import Directory, Principal
 from tenancy.http import AuthError, authenticate, bearer_token
 from views_api import queries, reading
@@ -106,30 +108,34 @@ async def domains(_: Operator, period: AdminPeriod, warehouse: WarehouseDep, dat
     return DomainBreakdown(period=PeriodOut.of(period), domains=out)
 
 
-@router.get("/alert-rules", response_model=list[AlertRule])
-async def platform_rules(_: Operator, request: Request) -> list[AlertRule]:
-    """Platform-wide alert rules (pipeline health: consumer lag, dead-letter rate)."""
+@router.get("/alert-rules", response_model=list[RuleView])
+async def platform_rules(_: Operator, request: Request) -> list[RuleView]:
+    """Platform-wide alert rules (pipeline health: consumer lag, dead-letter rate); channels masked."""
     book: RuleBook | None = request.app.state.rules
-    return book.own_rules(PLATFORM) if book is not None else []
+    return [r.view() for r in book.own_rules(PLATFORM)] if book is not None else []
 
 
 def _body_error(field: str, message: str) -> RequestValidationError:
     return RequestValidationError([{"loc": ("body", field), "msg": message, "type": "value_error"}])
 
 
-@router.post("/alert-rules", response_model=AlertRule, status_code=201)
-async def create_platform_rule(principal: Operator, body: RuleIn, request: Request, now: NowDep) -> AlertRule:
+@router.post("/alert-rules", response_model=RuleView, status_code=201)
+async def create_platform_rule(principal: Operator, body: RuleIn, request: Request, now: NowDep) -> RuleView:
     """Create a platform rule on `consumer_lag` (records) or `dlq_rate` (dead letters per minute)."""
     if body.metric not in PIPELINE_METRICS:
         raise _body_error("metric", f"platform rules watch the pipeline: {', '.join(PIPELINE_METRICS)}")
     if not body.channels:
         raise _body_error("channels", "platform rules need their own channels")
+    try:  # channels are write-only: new ones get ids, and reads show them masked
+        channels = resolve_channels(body.channels, [], alert_limits())
+    except ChannelInputError as exc:
+        raise _body_error(exc.field, exc.message) from exc
     rule = AlertRule(
         rule_id=f"{body.metric.replace('_', '-')}-{secrets.token_hex(3)}", tenant_id=PLATFORM, created_at=now,
-        updated_at=now, **body.model_dump(),
+        updated_at=now, channels=channels, **body.model_dump(exclude={"channels"}),
     )  # fmt: skip
     await write_rules(request, rule_record_key(PLATFORM, rule.rule_id), dump(rule))
-    return rule
+    return rule.view()
 
 
 @router.delete("/alert-rules/{rule_id}", status_code=204)

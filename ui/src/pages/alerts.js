@@ -28,14 +28,18 @@ function ruleForm(rule, onSave) {
       <label>Remind every (s) <input name="repeat_seconds" type="number" min="0" value="${r.repeat_seconds}"></label>
       <label>Severity <select name="severity">${options(["info", "warning", "critical"], r.severity)}</select></label>
     </div>
-    <label>Webhook URL (optional) <input name="webhook" type="url" value="${escape(hook ? hook.url : "")}"></label>
-    <label>Webhook secret <input name="secret" type="password" minlength="16" value="${escape(hook ? hook.secret : "")}"></label>
+    <label>Webhook URL (optional) <input name="webhook" type="url" value=""
+      placeholder="${escape(hook ? `unchanged: ${hook.target}` : "https://…")}"></label>
+    <label>Webhook secret <input name="secret" type="password" minlength="16" value=""
+      placeholder="${hook ? "unchanged (secrets are write-only)" : ""}"></label>
     <div class="row"><button type="submit">Save rule</button><span class="error" data-testid="rule-error"></span></div>
   </form>`);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const f = form.elements;
-    const channels = (r.channels || []).filter((c) => c.kind !== "webhook");
+    // Saved channels come back masked: keep them by id; a new webhook URL + secret replaces the webhook.
+    const channels = (r.channels || []).filter((c) => c.kind !== "webhook" || !f.webhook.value)
+      .map((c) => ({ kind: "keep", id: c.id }));
     if (f.webhook.value) channels.push({ kind: "webhook", url: f.webhook.value, secret: f.secret.value });
     const body = {
       name: f.name.value, metric: f.metric.value, window: f.window.value, comparator: f.comparator.value,
@@ -78,7 +82,7 @@ export async function render(root, ctx) {
     { label: "Rule", value: (x) => x.rule.name },
     { label: "Condition", value: (x) => `${x.rule.metric} (${x.rule.window}) ${x.rule.comparator} ${x.rule.threshold}` },
     { label: "Severity", value: (x) => el(`<span class="badge ${x.rule.severity}">${x.rule.severity}</span>`) },
-    { label: "Channels", value: (x) => x.rule.channels.map((c) => c.kind).join(", ") || "tenant default" },
+    { label: "Channels", value: (x) => x.rule.channels.map((c) => `${c.kind} ${c.target}`).join(", ") || "tenant default" },
     { label: "", value: (x) => {
       const span = el(`<span class="row" style="margin:0"></span>`);
       const actions = [
