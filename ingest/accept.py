@@ -16,11 +16,11 @@ from fastapi import Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
+from guards.ratelimit import RateLimiter
 from ingest.errors import ApiError
 from ingest.metrics import IngestMetrics
 from ingest.parsing import Rejected, TimeBounds, all_within, validate_events
 from ingest.publisher import PublishError
-from guards.ratelimit import RateLimiter
 from ingest.settings import IngestSettings
 from schemas.events import AnyEvent, event_to_json
 from tenancy.directory import Directory, Principal

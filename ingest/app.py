@@ -17,10 +17,10 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from guards.ratelimit import RateLimiter
 from ingest import errors
 from ingest.metrics import IngestMetrics
 from ingest.publisher import KafkaPublisher, Publisher
-from guards.ratelimit import RateLimiter
 from ingest.routes import admin, events, otlp
 from ingest.settings import IngestSettings
 from tenancy.directory import Directory
