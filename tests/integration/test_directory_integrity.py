@@ -12,7 +12,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from schemas.tenancy import ApiKeyRecord, key_record_key, new_key
-from tenancy.directory import Directory
+from tenancy.directory import Directory, Principal
 from tenancy.kafka_log import DirectoryFollower
 from tenancy.signing import HEADER, signature, signing_key
 from tests.live import IngestServer, create_tenant
@@ -92,3 +92,38 @@ async def test_refusals_are_logged_without_the_record(
         line.startswith(f"refused a record of {ingest_server.directory_topic} at offset ") for line in lines
     )
     assert not any(key.decode() in line or "secret" in line or token[:20] in line for line in lines)
+
+
+async def test_admin_cli_adopts_unsigned_records_and_keeps_tenant_fields(kafka_bootstrap: str, unique: str) -> None:
+    """After the upgrade, `tallystream-admin directory adopt-unsigned` signs the records written before;
+    `tenant put` keeps the fields it does not change; `make run`'s provisioning does not pile up keys."""
+    from deploy import admin_cli
+    from schemas.tenancy import TenantRecord, tenant_record_key
+    from tests.live import start_ingest_topics
+
+    _, _, topic = await start_ingest_topics(kafka_bootstrap, unique)
+    old = TenantRecord(tenant_id="old", name="Old", created_at=datetime.now(UTC), timezone="Europe/Paris")
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    try:  # as written before records were signed
+        await producer.send_and_wait(topic, old.model_dump_json().encode(), key=tenant_record_key("old"), partition=0)
+    finally:
+        await producer.stop()
+    async with admin_cli.directory_session(kafka_bootstrap, topic) as (directory, _):
+        assert directory.tenant("old") is None and directory.refused_records == 1
+    assert await admin_cli.adopt_unsigned(kafka_bootstrap, topic) == 1
+    assert await admin_cli.adopt_unsigned(kafka_bootstrap, topic) == 0  # idempotent
+    base = ["--bootstrap", kafka_bootstrap, "--topic", topic]
+    with pytest.raises(SystemExit) as done:
+        await asyncio.to_thread(admin_cli.main, [*base, "tenant", "put", "old", "--disable"])
+    assert done.value.code == 0
+    for _ in range(2):
+        keys = await admin_cli.provision_demo(kafka_bootstrap, topic, "demo")
+    async with admin_cli.directory_session(kafka_bootstrap, topic) as (directory, _):
+        tenant = directory.tenant("old")
+        assert tenant is not None and (tenant.name, tenant.timezone, tenant.disabled) == ("Old", "Europe/Paris", True)
+        demo = [k for k in directory.keys.values() if k.label == "make-run"]
+        assert sum(k.revoked_at is None for k in demo) == 4 and len(demo) == 8  # 4 live, 4 revoked kept
+        operator, read = directory.authenticate(keys.operator, ("admin",)), directory.authenticate(keys.read, ("read",))
+        assert isinstance(operator, Principal) and operator.tenant_id is None
+        assert isinstance(read, Principal) and read.tenant_id == "demo"
