@@ -8,6 +8,11 @@ else uses the admin API of the ingest service (`/v1/admin/...`) with an admin ke
     tallystream-admin key create --scope admin            # operator key (all tenants)
     tallystream-admin key revoke 0123456789abcdef
     tallystream-admin list
+    tallystream-admin directory adopt-unsigned     # once, after upgrading: sign records written before signing
+
+Records are signed with the directory signing key (TALLY_DIRECTORY_SIGNING_KEY or
+TALLY_DIRECTORY_SIGNING_KEY_FILE; the checkout's var/directory-signing.key for the local stack): run
+it with the same key as the services. Key quotas apply here too.
 """
 
 from __future__ import annotations
@@ -22,11 +27,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
 from deploy.topics import DIRECTORY_TOPIC_CONFIGS, ensure_topics
 from schemas import topics
-from schemas.tenancy import Scope, TenantRecord
+from schemas.tenancy import Scope, TenantRecord, key_record_key
 from tenancy.directory import Directory
 from tenancy.kafka_log import DirectoryFollower, DirectoryWriter
+from tenancy.quotas import forget_revoked, over_quota
+from tenancy.settings import tenancy_settings
+from tenancy.signing import signing_key, verify
 
 
 @dataclass(frozen=True)
@@ -42,7 +52,7 @@ class DemoKeys:
 async def directory_session(bootstrap: str, topic: str) -> AsyncIterator[tuple[Directory, DirectoryWriter]]:
     """The current directory (loaded) and a writer to it; creates the topic if it is missing."""
     await ensure_topics(bootstrap, [topic], 1, configs=DIRECTORY_TOPIC_CONFIGS)
-    follower = DirectoryFollower(bootstrap, topic)
+    follower = DirectoryFollower(bootstrap, topic, Directory(max_stale_seconds=86_400))  # a short session
     writer = DirectoryWriter(bootstrap, topic)
     await follower.start()
     await writer.start()
@@ -58,7 +68,10 @@ async def provision_demo(bootstrap: str, topic: str, tenant_id: str = "demo") ->
     async with directory_session(bootstrap, topic) as (directory, writer):
         for key in list(directory.keys.values()):
             if key.label == "make-run" and key.revoked_at is None:
-                await writer.revoke_key(key)
+                revoked, offset = await writer.revoke_key(key)
+                directory.apply(key_record_key(key.key_id), revoked.model_dump_json().encode(), offset)
+        for owner in (tenant_id, None):  # earlier runs' revoked keys do not pile up
+            await forget_revoked(writer, directory, owner, datetime.now(UTC), tenancy_settings())
         existing = directory.tenant(tenant_id)
         if existing is None or existing.monthly_budget_usd is None:  # a demo from before budgets gets one too
             demo = TenantRecord(
@@ -75,19 +88,52 @@ async def provision_demo(bootstrap: str, topic: str, tenant_id: str = "demo") ->
     return DemoKeys(tenant_id, made["ingest"], made["read"], made["admin"], operator)
 
 
+async def adopt_unsigned(bootstrap: str, topic: str) -> int:
+    """Sign, as they are, the latest records of the directory that carry no valid signature (records
+    written before directory records were signed); returns how many. Trusts the topic's content: run
+    it once, right after the upgrade."""
+    key = signing_key()
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    latest: dict[bytes, tuple[bytes | None, bool]] = {}
+    try:
+        partition = TopicPartition(topic, 0)
+        consumer.assign([partition])
+        await consumer.seek_to_beginning(partition)
+        end = (await consumer.end_offsets([partition]))[partition]
+        while await consumer.position(partition) < end:
+            for record in (await consumer.getmany(partition, timeout_ms=1000)).get(partition, []):
+                if record.key is not None:
+                    signed = verify(key, topic, record.key, record.value, record.headers)
+                    latest[record.key] = (record.value, signed)
+    finally:
+        await consumer.stop()
+    writer = DirectoryWriter(bootstrap, topic)
+    await writer.start()
+    try:
+        unsigned = [(k, v) for k, (v, signed) in latest.items() if not signed and v is not None]
+        for record_key, value in unsigned:
+            await writer.write(record_key, value)
+    finally:
+        await writer.stop()
+    return len(unsigned)
+
+
 async def _main(args: argparse.Namespace) -> int:
+    if args.what == "directory":
+        print(f"{await adopt_unsigned(args.bootstrap, args.topic)} unsigned records signed")
+        return 0
     async with directory_session(args.bootstrap, args.topic) as (directory, writer):
         if args.what == "tenant":
-            existing = directory.tenant(args.tenant_id)
-            record = TenantRecord(
-                tenant_id=args.tenant_id,
-                name=args.name or (existing.name if existing else args.tenant_id),
-                created_at=existing.created_at if existing else datetime.now(UTC),
-                disabled=existing.disabled if (existing and args.disabled is None) else bool(args.disabled),
-                rate_limit_per_second=args.rate
-                if args.rate is not None
-                else (existing.rate_limit_per_second if existing else None),
-                price_overrides=existing.price_overrides if existing else {},
+            existing = directory.tenant_record(args.tenant_id)  # its other fields (zone, budget ...) are kept
+            base = existing or TenantRecord(tenant_id=args.tenant_id, name=args.tenant_id, created_at=datetime.now(UTC))
+            changes = {
+                "name": args.name,
+                "rate_limit_per_second": args.rate,
+                "disabled": args.disabled,
+            }
+            record = TenantRecord.model_validate(
+                {**base.model_dump(), **{k: v for k, v in changes.items() if v is not None}}
             )
             await writer.put_tenant(record)
             print(f"tenant {record.tenant_id} saved")
@@ -97,6 +143,9 @@ async def _main(args: argparse.Namespace) -> int:
                 return 2
             if args.tenant is None and args.scope != "admin":
                 print("a key without --tenant is an operator key: --scope admin", file=sys.stderr)
+                return 2
+            if (refusal := over_quota(directory, args.tenant, tenancy_settings())) is not None:
+                print(refusal, file=sys.stderr)
                 return 2
             scope: Scope = args.scope
             plaintext, created, _ = await writer.create_key(args.tenant, scope, args.label)
@@ -137,4 +186,8 @@ def main(argv: list[str] | None = None) -> None:
     create.add_argument("--label", default="")
     key.add_parser("revoke").add_argument("key_id")
     sub.add_parser("list")
+    directory = sub.add_parser("directory", help="maintenance of the directory topic")
+    directory.add_subparsers(dest="action", required=True).add_parser(
+        "adopt-unsigned", help="sign records written before signing (once, after the upgrade)"
+    )
     raise SystemExit(asyncio.run(_main(parser.parse_args(argv))))

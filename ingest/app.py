@@ -26,9 +26,6 @@ from ingest.settings import IngestSettings
 from tenancy.directory import Directory
 from tenancy.kafka_log import DirectoryFollower, DirectoryWriter
 
-STALE_DIRECTORY_SECONDS = 30.0
-"""Beyond this without hearing from the broker, the directory (and key revocations) may be stale."""
-
 
 def create_app(
     settings: IngestSettings,
@@ -96,10 +93,17 @@ def create_app(
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:
-        """200 while the tenant directory is current (revocations apply); 503 when it is stale."""
-        follower: DirectoryFollower | None = getattr(app.state, "follower", None)
-        age = follower.seconds_since_fetch if follower is not None else 0.0
-        status = "ok" if age < STALE_DIRECTORY_SECONDS else "directory stale"
-        return JSONResponse({"status": status, "directory_age_seconds": round(age, 3)}, 200 if status == "ok" else 503)
+        """200 while the tenant directory is current (revocations apply); 503 when it is stale
+        (beyond TALLY_DIRECTORY_MAX_STALE_SECONDS: keys are refused meanwhile)."""
+        directory: Directory = app.state.directory
+        status = "directory stale" if directory.stale else "ok"
+        return JSONResponse(
+            {
+                "status": status,
+                "directory_age_seconds": round(directory.age_seconds, 3),
+                "directory_refused_records": directory.refused_records,
+            },
+            200 if status == "ok" else 503,
+        )
 
     return app

@@ -1,7 +1,9 @@
 """Tenants and API keys: the records of the tenant directory, and the key format.
 
 The directory is a compacted Kafka topic (`schemas.topics.TENANTS`); every role that needs it
-follows the topic into memory. Records are JSON, keyed `tenant:<tenant_id>` or `key:<key_id>`.
+follows the topic into memory. Records are JSON, keyed `tenant:<tenant_id>` (the operator's part),
+`settings:<tenant_id>` (the tenant's store settings, written by the tenant: the two never overwrite
+each other) or `key:<key_id>`.
 
 An API key reads `tsk_<key_id>_<secret>`: `key_id` (16 hex digits) is public and names the key in
 logs and in the directory; `secret` (32 random bytes, base64url) is shown once at creation and
@@ -107,7 +109,8 @@ class TenantRecord(BaseModel):
     timezone: TimeZoneName = "UTC"
     """IANA time zone the tenant's hour and day windows are aligned to (e.g. Europe/Paris)."""
     store: StoreSettings = StoreSettings()
-    """Store configuration, edited by the tenant (views API `PUT .../settings`)."""
+    """Store configuration. Since store settings have their own record (`TenantSettingsRecord`),
+    this field is only read for tenants that have none yet (records written before)."""
     monthly_budget_usd: Annotated[Decimal, Field(gt=0, max_digits=20, decimal_places=2)] | None = None
     """LLM budget per calendar month (tenant zone); budget alerts are seeded when it is set."""
 
@@ -128,11 +131,27 @@ class ApiKeyRecord(BaseModel):
     revoked_at: datetime | None = None
 
 
-DirectoryRecord = Annotated[TenantRecord | ApiKeyRecord, Field(discriminator="kind")]
+class TenantSettingsRecord(BaseModel):
+    """A tenant's store settings, in a record of their own: the tenant's writes and the operator's
+    tenant updates never overwrite each other."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["settings"] = "settings"
+    tenant_id: TenantId
+    store: StoreSettings
+    updated_at: Timestamp
+
+
+DirectoryRecord = Annotated[TenantRecord | ApiKeyRecord | TenantSettingsRecord, Field(discriminator="kind")]
 
 
 def tenant_record_key(tenant_id: str) -> bytes:
     return f"tenant:{tenant_id}".encode()
+
+
+def settings_record_key(tenant_id: str) -> bytes:
+    return f"settings:{tenant_id}".encode()
 
 
 def key_record_key(key_id: str) -> bytes:

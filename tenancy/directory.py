@@ -1,8 +1,16 @@
-"""The in-memory tenant directory: the latest record of every tenant and key (pure, no I/O)."""
+"""The in-memory tenant directory: the latest record of every tenant and key (pure, no I/O).
+
+Fail closed when stale: a directory that a follower keeps current knows how long ago the follower
+last heard from the broker; beyond `TALLY_DIRECTORY_MAX_STALE_SECONDS` it may miss revocations, so
+it refuses every key (`Denied.STALE`, a 503 over HTTP) until the follower hears from the broker
+again. A directory without a follower (built in memory by tests or tools) has no such clock and is
+always current.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -12,14 +20,18 @@ from schemas.tenancy import (
     ApiKeyRecord,
     DirectoryRecord,
     Scope,
+    StoreSettings,
     TenantRecord,
+    TenantSettingsRecord,
     secret_matches,
     split_key,
 )
+from tenancy.settings import tenancy_settings
 
 log = logging.getLogger(__name__)
 
-_RECORD: TypeAdapter[TenantRecord | ApiKeyRecord] = TypeAdapter(DirectoryRecord)
+_RECORD: TypeAdapter[TenantRecord | ApiKeyRecord | TenantSettingsRecord] = TypeAdapter(DirectoryRecord)
+_KINDS = ("tenant", "key", "settings")
 
 
 class Denied(Enum):
@@ -31,6 +43,7 @@ class Denied(Enum):
     REVOKED = "revoked API key"
     TENANT_DISABLED = "tenant is disabled"
     WRONG_SCOPE = "this key's scope does not allow this operation"
+    STALE = "tenant directory stale: this service lost the event log and cannot check keys; retry later"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +60,35 @@ class Principal:
 
 
 class Directory:
-    """Tenants and keys by id; `apply` each directory record (in log order, or with its offset)."""
+    """Tenants, their store settings and keys by id; `apply` each directory record (in log order, or
+    with its offset). `tenants` holds each tenant with its effective store settings (its settings
+    record's, else those of its tenant record: records written before settings had their own)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_stale_seconds: float | None = None) -> None:
         self.tenants: dict[str, TenantRecord] = {}
         self.keys: dict[str, ApiKeyRecord] = {}
+        self.settings: dict[str, TenantSettingsRecord] = {}
+        self.refused_records = 0
+        """Records refused by the follower (unsigned or badly signed): someone without the signing
+        key produced to the directory topic."""
+        self.max_stale_seconds = max_stale_seconds or tenancy_settings().directory_max_stale_seconds
+        self._raw_tenants: dict[str, TenantRecord] = {}
         self._offsets: dict[bytes, int] = {}
+        self._age: Callable[[], float] | None = None
+
+    def follow_clock(self, seconds_since_heard: Callable[[], float]) -> None:
+        """Attach the follower keeping this directory current: its seconds since it last heard from
+        the broker make the directory stale beyond `max_stale_seconds`."""
+        self._age = seconds_since_heard
+
+    @property
+    def age_seconds(self) -> float:
+        """Seconds since the follower last heard from the broker (0 without a follower)."""
+        return self._age() if self._age is not None else 0.0
+
+    @property
+    def stale(self) -> bool:
+        return self.age_seconds > self.max_stale_seconds
 
     def apply(self, key: bytes | None, value: bytes | None, offset: int | None = None) -> None:
         """Apply one record of the directory topic; a tombstone (None value) deletes.
@@ -63,7 +99,7 @@ class Directory:
         """
         name = (key or b"").decode(errors="replace")
         kind, _, ident = name.partition(":")
-        if kind not in ("tenant", "key") or not ident:
+        if kind not in _KINDS or not ident:
             log.error("ignoring a directory record with key %r", name[:80])
             return
         if offset is not None and key is not None:
@@ -71,7 +107,7 @@ class Directory:
                 return
             self._offsets[key] = offset
         if value is None:
-            (self.tenants if kind == "tenant" else self.keys).pop(ident, None)
+            self._delete(kind, ident)
             return
         try:
             record = _RECORD.validate_json(value)
@@ -79,19 +115,41 @@ class Directory:
             log.error("ignoring an invalid directory record %r: %s", name[:80], exc.errors(include_url=False)[:1])
             return
         if isinstance(record, TenantRecord) and kind == "tenant" and record.tenant_id == ident:
-            self.tenants[ident] = record
+            self._raw_tenants[ident] = record
+            self._merge(ident)
+        elif isinstance(record, TenantSettingsRecord) and kind == "settings" and record.tenant_id == ident:
+            self.settings[ident] = record
+            self._merge(ident)
         elif isinstance(record, ApiKeyRecord) and kind == "key" and record.key_id == ident:
             self.keys[ident] = record
         else:
             log.error("ignoring a directory record whose key %r does not name its content", name[:80])
 
+    def _delete(self, kind: str, ident: str) -> None:
+        if kind == "key":
+            self.keys.pop(ident, None)
+            return
+        (self._raw_tenants if kind == "tenant" else self.settings).pop(ident, None)
+        self._merge(ident)
+
+    def _merge(self, tenant_id: str) -> None:
+        raw = self._raw_tenants.get(tenant_id)
+        own = self.settings.get(tenant_id)
+        if raw is None:
+            self.tenants.pop(tenant_id, None)
+        else:
+            self.tenants[tenant_id] = raw if own is None else raw.model_copy(update={"store": own.store})
+
     def authenticate(self, token: str | None, scopes: tuple[Scope, ...]) -> Principal | Denied:
-        """The principal of a presented key if it is valid, live and has one of `scopes`; else why not."""
+        """The principal of a presented key if it is valid, live and has one of `scopes`; else why not
+        (`Denied.STALE` for any well-formed key while the directory is stale: fail closed)."""
         if not token:
             return Denied.MISSING
         parts = split_key(token)
         if parts is None:
             return Denied.MALFORMED
+        if self.stale:
+            return Denied.STALE
         key_id, secret = parts
         record = self.keys.get(key_id)
         if record is None or not secret_matches(secret, record.secret_sha256):
@@ -107,4 +165,14 @@ class Directory:
         return Principal(key_id=record.key_id, tenant_id=record.tenant_id, scope=record.scope)
 
     def tenant(self, tenant_id: str) -> TenantRecord | None:
+        """The tenant with its effective store settings."""
         return self.tenants.get(tenant_id)
+
+    def tenant_record(self, tenant_id: str) -> TenantRecord | None:
+        """The tenant's own record as written by the operator (store: only its legacy settings)."""
+        return self._raw_tenants.get(tenant_id)
+
+    def store_settings(self, tenant_id: str) -> StoreSettings | None:
+        """The tenant's effective store settings (None for an unknown tenant)."""
+        tenant = self.tenants.get(tenant_id)
+        return tenant.store if tenant is not None else None

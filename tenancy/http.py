@@ -9,16 +9,21 @@ from schemas.tenancy import Scope
 from tenancy.directory import Denied, Directory, Principal
 
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
+STALE_RETRY_AFTER_SECONDS = 5
+"""Retry-After of the 503 a stale directory answers (the follower retries the broker every second)."""
 
 
 class AuthError(Exception):
-    """401 (no valid key) or 403 (valid key, not allowed); the message never contains the key."""
+    """401 (no valid key), 403 (valid key, not allowed) or 503 (keys cannot be checked now, with
+    Retry-After); the message never contains the key."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
-        self.headers = CHALLENGE if status == 401 else None
+        self.headers = (
+            CHALLENGE if status == 401 else {"Retry-After": str(STALE_RETRY_AFTER_SECONDS)} if status == 503 else None
+        )
 
 
 def bearer_token(request: Request) -> str | None:
@@ -27,10 +32,12 @@ def bearer_token(request: Request) -> str | None:
 
 
 def authenticate(directory: Directory, token: str | None, *scopes: Scope) -> Principal:
-    """The principal of `token`, or AuthError."""
+    """The principal of `token`, or AuthError (503 while the directory is stale: fail closed)."""
     result = directory.authenticate(token, scopes)
     if isinstance(result, Principal):
         return result
+    if result is Denied.STALE:
+        raise AuthError(503, result.value)
     if result is Denied.WRONG_SCOPE:
         raise AuthError(403, f"{result.value} (needs {' or '.join(scopes)})")
     raise AuthError(401, result.value)

@@ -4,6 +4,11 @@ Every role follows the whole (single-partition, compacted) topic from the beginn
 consumer group, so each process holds the full directory. A write is visible everywhere as soon as
 followers fetch it: revocation takes effect within the fetch wait (`FOLLOW_WAIT_MS`), typically
 well under a second.
+
+Records are signed (`tenancy.signing`): a `KeyedLogWriter` signs what it writes, a `KeyedLogFollower`
+refuses what is not signed by the same key, so producing to the topic is not enough to mint a key.
+A follower also knows how long ago it last heard from the broker (`seconds_since_fetch`); a
+`DirectoryFollower` gives that clock to its `Directory`, which refuses keys once it is stale.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -21,12 +28,16 @@ from aiokafka.errors import TopicAlreadyExistsError
 from schemas.tenancy import (
     ApiKeyRecord,
     Scope,
+    StoreSettings,
     TenantRecord,
+    TenantSettingsRecord,
     key_record_key,
     new_key,
+    settings_record_key,
     tenant_record_key,
 )
 from tenancy.directory import Directory
+from tenancy.signing import HEADER, signature, signing_key, verify
 
 log = logging.getLogger(__name__)
 
@@ -39,16 +50,20 @@ class Applies(Protocol):
 
 class KeyedLogFollower:
     """Applies every record of a single-partition compacted topic to `target`, from the beginning and
-    then as they come; `ready` once it has caught up at start."""
+    then as they come; `ready` once it has caught up at start. A record not signed by `key` (default:
+    this process's signing key) is refused: counted in `refused` and logged without its content."""
 
-    def __init__(self, bootstrap: str, topic: str, target: Applies) -> None:
+    def __init__(self, bootstrap: str, topic: str, target: Applies, key: bytes | None = None) -> None:
         self.target = target
         self.ready = asyncio.Event()
+        self.refused = 0
+        self._key = key if key is not None else signing_key()
         self._bootstrap = bootstrap
         self._topic = topic
         self._task: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
-        self._last_fetch = 0.0
+        self._last_fetch = float("-inf")  # never heard from the broker: stale until started
+        self._last_poll_ms: int | None = None
 
     async def start(self, timeout: float = 30.0) -> None:
         """Connect, and return once every record present at start has been applied."""
@@ -70,7 +85,7 @@ class KeyedLogFollower:
             consumer.assign([partition])
             await consumer.seek_to_beginning(partition)
             end = (await consumer.end_offsets([partition]))[partition]
-            self._last_fetch = asyncio.get_running_loop().time()
+            self._last_fetch = time.monotonic()
             self._task = asyncio.create_task(self._follow(consumer, partition, end), name=f"follow-{self._topic}")
             async with asyncio.timeout(timeout):
                 await self.ready.wait()
@@ -82,7 +97,26 @@ class KeyedLogFollower:
     @property
     def seconds_since_fetch(self) -> float:
         """Seconds since the follower last heard from the broker (how stale the directory may be)."""
-        return asyncio.get_running_loop().time() - self._last_fetch
+        return time.monotonic() - self._last_fetch
+
+    def _heard(self, consumer: AIOKafkaConsumer, partition: TopicPartition) -> None:
+        """Note a fetch response: `getmany` returns (empty) when the broker is away too, but the time
+        of the partition's last fetch response only moves when the broker answered."""
+        polled = consumer.last_poll_timestamp(partition)
+        if polled is not None and polled != self._last_poll_ms:
+            self._last_poll_ms = polled
+            self._last_fetch = time.monotonic()
+
+    def _apply(self, key: bytes | None, value: bytes | None, offset: int, headers: Sequence[tuple[str, bytes]]) -> None:
+        if verify(self._key, self._topic, key, value, headers):
+            self.target.apply(key, value, offset)
+            return
+        self.refused += 1
+        self.on_refused()
+        log.warning("refused a record of %s at offset %d: not signed with the signing key", self._topic, offset)
+
+    def on_refused(self) -> None:
+        """Called for each refused record (subclasses count it where it is reported)."""
 
     async def _follow(self, consumer: AIOKafkaConsumer, partition: TopicPartition, end: int) -> None:
         if end == 0:
@@ -91,8 +125,8 @@ class KeyedLogFollower:
             try:
                 batches = await consumer.getmany(partition, timeout_ms=FOLLOW_WAIT_MS)
                 for record in batches.get(partition, []):
-                    self.target.apply(record.key, record.value, record.offset)
-                self._last_fetch = asyncio.get_running_loop().time()
+                    self._apply(record.key, record.value, record.offset, record.headers)
+                self._heard(consumer, partition)
                 if not self.ready.is_set() and await consumer.position(partition) >= end:
                     self.ready.set()
             except asyncio.CancelledError:
@@ -114,17 +148,25 @@ class KeyedLogFollower:
 class DirectoryFollower(KeyedLogFollower):
     """Keeps a `Directory` up to date with the directory topic."""
 
-    def __init__(self, bootstrap: str, topic: str, directory: Directory | None = None) -> None:
+    def __init__(
+        self, bootstrap: str, topic: str, directory: Directory | None = None, key: bytes | None = None
+    ) -> None:
         self.directory = directory or Directory()
-        super().__init__(bootstrap, topic, self.directory)
+        super().__init__(bootstrap, topic, self.directory, key)
+        self.directory.follow_clock(lambda: self.seconds_since_fetch)
+
+    def on_refused(self) -> None:
+        self.directory.refused_records += 1
 
 
 class KeyedLogWriter:
-    """Writes records to partition 0 of a compacted topic (acks=all: a return means it is durable)."""
+    """Writes signed records to partition 0 of a compacted topic (acks=all: a return means it is
+    durable), signed with `key` (default: this process's signing key)."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, bootstrap: str, topic: str, key: bytes | None = None) -> None:
         self._bootstrap = bootstrap
         self._topic = topic
+        self._key = key if key is not None else signing_key()
         self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
@@ -145,7 +187,8 @@ class KeyedLogWriter:
         """Write one record to partition 0; returns its offset once it is durable."""
         if self._producer is None:
             raise RuntimeError("DirectoryWriter.start() was not called")
-        metadata = await self._producer.send_and_wait(self._topic, value, key=key, partition=0)
+        headers = [(HEADER, signature(self._key, self._topic, key, value))]
+        metadata = await self._producer.send_and_wait(self._topic, value, key=key, partition=0, headers=headers)
         return int(metadata.offset)
 
 
@@ -155,6 +198,11 @@ class DirectoryWriter(KeyedLogWriter):
     async def put_tenant(self, record: TenantRecord) -> int:
         """Write a tenant; returns the record's offset."""
         return await self._write(tenant_record_key(record.tenant_id), record.model_dump_json().encode())
+
+    async def put_settings(self, tenant_id: str, store: StoreSettings) -> tuple[TenantSettingsRecord, int]:
+        """Write a tenant's store settings (their own record); returns it and its offset."""
+        record = TenantSettingsRecord(tenant_id=tenant_id, store=store, updated_at=datetime.now(UTC))
+        return record, await self._write(settings_record_key(tenant_id), record.model_dump_json().encode())
 
     async def create_key(self, tenant_id: str | None, scope: Scope, label: str = "") -> tuple[str, ApiKeyRecord, int]:
         """Create a key; returns the plaintext key (shown this once, never stored), its record and offset."""
@@ -175,6 +223,10 @@ class DirectoryWriter(KeyedLogWriter):
         revoked = record.model_copy(update={"revoked_at": datetime.now(UTC)})
         offset = await self._write(key_record_key(record.key_id), revoked.model_dump_json().encode())
         return revoked, offset
+
+    async def delete_key(self, key_id: str) -> int:
+        """Delete a (revoked) key's record: a tombstone; compaction removes it from the topic."""
+        return await self._write(key_record_key(key_id), None)
 
 
 async def ensure_keyed_log(bootstrap: str, topic: str, configs: dict[str, str]) -> None:

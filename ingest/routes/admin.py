@@ -1,11 +1,14 @@
 """Tenants and keys: `/v1/admin/...` (admin scope).
 
 Operator keys (admin scope, no tenant) manage every tenant; a tenant's admin key manages that
-tenant's keys only. Secrets are returned once, at creation, and stored only hashed.
+tenant's keys only. Secrets are returned once, at creation, and stored only hashed. Keys are bounded
+per tenant (`tenancy.quotas`): a create beyond the limit is a 409 naming it; revoked keys are kept
+for the audit trail for a while, then deleted.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -31,6 +34,8 @@ from schemas.tenancy import (
 from schemas.types import ShortText, TenantId
 from tenancy.directory import Directory, Principal
 from tenancy.kafka_log import DirectoryWriter
+from tenancy.quotas import forget_revoked, over_quota
+from tenancy.settings import tenancy_settings
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 Admin = Annotated[Principal, Depends(require("admin"))]
@@ -40,7 +45,8 @@ class TenantIn(BaseModel):
     name: ShortText
     disabled: bool = False
     rate_limit_per_second: Annotated[float, Field(gt=0)] | None = None
-    price_overrides: dict[str, PriceOverride] = Field(default_factory=dict)
+    price_overrides: Annotated[dict[ShortText, PriceOverride], Field(max_length=1000)] = Field(default_factory=dict)
+    """`provider/model` -> the tenant's price (at most 1000)."""
     timezone: TimeZoneName = "UTC"
     """IANA time zone of the tenant's hour and day windows."""
     monthly_budget_usd: Annotated[Decimal, Field(gt=0, max_digits=20, decimal_places=2)] | None = None
@@ -90,19 +96,28 @@ def _state(request: Request) -> tuple[Directory, DirectoryWriter]:
     return request.app.state.directory, request.app.state.directory_writer
 
 
+def _key_writes(request: Request) -> asyncio.Lock:
+    """Serializes this process's key creations and revocations: a quota check and its write are one step."""
+    lock: asyncio.Lock | None = getattr(request.app.state, "key_writes", None)
+    if lock is None:
+        lock = request.app.state.key_writes = asyncio.Lock()
+    return lock
+
+
 @router.put("/tenants/{tenant_id}", response_model=TenantRecord)
 async def put_tenant(tenant_id: TenantId, body: TenantIn, principal: Admin, request: Request) -> TenantRecord:
     """Create or update a tenant."""
     _operator(principal)
     directory, writer = _state(request)
-    existing = directory.tenant(tenant_id)
+    existing = directory.tenant_record(tenant_id)
     created_at = existing.created_at if existing else datetime.now(UTC)
-    store = existing.store if existing else StoreSettings()  # the tenant's own settings survive an update
+    # the store settings live in their own record, written by the tenant: only a legacy copy is kept here
+    store = existing.store if existing else StoreSettings()
     record = TenantRecord(tenant_id=tenant_id, created_at=created_at, store=store, **body.model_dump())
     async with _durable():
         offset = await writer.put_tenant(record)
     directory.apply(tenant_record_key(tenant_id), record.model_dump_json().encode(), offset)
-    return record
+    return directory.tenant(tenant_id) or record
 
 
 @router.get("/tenants", response_model=list[TenantRecord])
@@ -124,9 +139,13 @@ async def create_key(body: KeyIn, principal: Admin, request: Request) -> Created
             raise ApiError(403, "this key cannot manage another tenant's keys")
         if directory.tenant(body.tenant_id) is None:
             raise ApiError(404, f"no tenant {body.tenant_id!r}; create it first")
-    async with _durable():
+    settings = tenancy_settings()
+    async with _key_writes(request), _durable():
+        await forget_revoked(writer, directory, body.tenant_id, datetime.now(UTC), settings)
+        if (refusal := over_quota(directory, body.tenant_id, settings)) is not None:
+            raise ApiError(409, refusal)
         plaintext, record, offset = await writer.create_key(body.tenant_id, body.scope, body.label)
-    directory.apply(key_record_key(record.key_id), record.model_dump_json().encode(), offset)
+        directory.apply(key_record_key(record.key_id), record.model_dump_json().encode(), offset)
     return CreatedKey(key=plaintext, **KeyOut.of(record).model_dump())
 
 
@@ -152,7 +171,8 @@ async def revoke_key(key_id: str, principal: Admin, request: Request) -> KeyOut:
         raise ApiError(404, f"no key {key_id!r}")
     if record.revoked_at is not None:
         return KeyOut.of(record)
-    async with _durable():
+    async with _key_writes(request), _durable():
         revoked, offset = await writer.revoke_key(record)
-    directory.apply(key_record_key(key_id), revoked.model_dump_json().encode(), offset)
+        directory.apply(key_record_key(key_id), revoked.model_dump_json().encode(), offset)
+        await forget_revoked(writer, directory, record.tenant_id, datetime.now(UTC), tenancy_settings())
     return KeyOut.of(revoked)

@@ -355,6 +355,7 @@ def test_denied_messages_never_contain_a_key() -> None:
         "REVOKED",
         "TENANT_DISABLED",
         "WRONG_SCOPE",
+        "STALE",
     }
     assert all("tsk_" not in d.value for d in Denied)
 
