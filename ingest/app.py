@@ -17,14 +17,15 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from guards.ratelimit import RateLimiter
 from ingest import errors
 from ingest.metrics import IngestMetrics
 from ingest.publisher import KafkaPublisher, Publisher
-from guards.ratelimit import RateLimiter
 from ingest.routes import admin, events, otlp
 from ingest.settings import IngestSettings
 from tenancy.directory import Directory
 from tenancy.kafka_log import DirectoryFollower, DirectoryWriter
+from tenancy.replication import check_topics
 
 STALE_DIRECTORY_SECONDS = 30.0
 """Beyond this without hearing from the broker, the directory (and key revocations) may be stale."""
@@ -41,6 +42,10 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            # refuse to start on topics keeping fewer copies than configured (tenancy.replication)
+            await check_topics(
+                settings.kafka_bootstrap, [settings.events_topic, settings.directory_topic], settings.replication
+            )
             writer = DirectoryWriter(settings.kafka_bootstrap, settings.directory_topic)
             await writer.start()
             stack.push_async_callback(writer.stop)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tenancy.replication import for_local_cluster, replication_env
 from tests.live import IngestServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,7 +28,10 @@ def _docker_available() -> bool:
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Kafka broker: $TALLY_TEST_KAFKA_BOOTSTRAP, a testcontainers Kafka where Docker runs,
-    else the project's own KRaft broker started on free ports for this session."""
+    else the project's own KRaft broker started on free ports for this session. One broker keeps one
+    copy: the replication settings (tenancy.replication) are 1 and 1 for the session unless set."""
+    for name, value in replication_env(for_local_cluster(1)).items():
+        os.environ.setdefault(name, value)
     if given := os.environ.get("TALLY_TEST_KAFKA_BOOTSTRAP"):
         yield given
         return
