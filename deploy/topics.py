@@ -41,11 +41,9 @@ async def ensure_topics(
                 raise
             await asyncio.sleep(0.5)
     try:
-        existing = set(await admin.list_topics())
-        missing = [n for n in names if n not in existing]
-        created = await repl.create(
+        created = await repl.create_missing(
             admin,
-            [NewTopic(n, partitions, wanted.factor, topic_configs=wanted.topic_configs(configs)) for n in missing],
+            [NewTopic(n, partitions, wanted.factor, topic_configs=wanted.topic_configs(configs)) for n in names],
             wanted,
         )
         if created:

@@ -187,10 +187,9 @@ async def ensure_keyed_log(
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        if topic not in set(await admin.list_topics()):
-            await repl.create(
-                admin, [NewTopic(topic, 1, wanted.factor, topic_configs=wanted.topic_configs(configs))], wanted
-            )
+        await repl.create_missing(
+            admin, [NewTopic(topic, 1, wanted.factor, topic_configs=wanted.topic_configs(configs))], wanted
+        )
         await repl.verify(admin, [topic], wanted)
     finally:
         await admin.close()

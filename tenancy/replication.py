@@ -142,32 +142,44 @@ def replicas_of(metadata: Mapping[str, Any]) -> int | None:
     return min(len(p["replicas"]) for p in metadata["partitions"])
 
 
+async def _describe_once(admin: AIOKafkaAdminClient, topics: list[str]) -> list[TopicReplicas] | None:
+    """One attempt; None when a broker does not know a topic yet (just created) or is not reachable."""
+    replicas = {m["topic"]: replicas_of(m) for m in await admin.describe_topics(topics)}
+    existing = [t for t in topics if replicas.get(t) is not None]
+    if not existing:
+        return []
+    resources = [ConfigResource(ConfigResourceType.TOPIC, t, configs={MIN_INSYNC: None}) for t in existing]
+    insync: dict[str, int] = {}
+    for response in await admin.describe_configs(resources):
+        for resource in response.to_object()["resources"]:
+            if resource["error_code"] == _UNKNOWN_TOPIC:
+                return None
+            if resource["error_code"]:
+                raise KafkaError(f"describing {resource['resource_name']!r}: {resource['error_message']}")
+            for entry in resource["config_entries"]:
+                if entry["config_names"] == MIN_INSYNC:
+                    insync[resource["resource_name"]] = int(entry["config_value"])
+    if not all(t in insync for t in existing):
+        return None
+    return [TopicReplicas(t, replicas[t] or 0, insync[t]) for t in existing]
+
+
 async def describe(admin: AIOKafkaAdminClient, topics: list[str], timeout: float = 30.0) -> list[TopicReplicas]:
-    """Replicas and min.insync.replicas of the existing `topics` (missing ones are left out)."""
+    """Replicas and min.insync.replicas of the existing `topics` (missing ones are left out). Retries
+    while a broker is unreachable (a dead broker stays in the metadata until the controller fences it)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        replicas = {m["topic"]: replicas_of(m) for m in await admin.describe_topics(topics)}
-        existing = [t for t in topics if replicas.get(t) is not None]
-        if not existing:
-            return []
-        resources = [ConfigResource(ConfigResourceType.TOPIC, t, configs={MIN_INSYNC: None}) for t in existing]
-        insync: dict[str, int] = {}
-        unknown = False
-        for response in await admin.describe_configs(resources):
-            for resource in response.to_object()["resources"]:
-                if resource["error_code"] == _UNKNOWN_TOPIC:  # just created: not every broker knows it yet
-                    unknown = True
-                elif resource["error_code"]:
-                    raise KafkaError(f"describing {resource['resource_name']!r}: {resource['error_message']}")
-                for entry in resource["config_entries"]:
-                    if entry["config_names"] == MIN_INSYNC:
-                        insync[resource["resource_name"]] = int(entry["config_value"])
-        if not unknown and all(t in insync for t in existing):
-            return [TopicReplicas(t, replicas[t] or 0, insync[t]) for t in existing]
+        problem = "a broker did not know every topic yet"
+        try:
+            found = await _describe_once(admin, topics)
+            if found is not None:
+                return found
+        except KafkaError as exc:
+            problem = repr(exc)
         if loop.time() > deadline:
-            raise TopicReplicationError(f"could not read {MIN_INSYNC} of {existing} within {timeout:g}s")
-        await asyncio.sleep(0.2)
+            raise TopicReplicationError(f"could not read the replication of {topics} within {timeout:g}s: {problem}")
+        await asyncio.sleep(0.5)
 
 
 async def verify(admin: AIOKafkaAdminClient, topics: list[str], wanted: Replication) -> None:
@@ -177,12 +189,12 @@ async def verify(admin: AIOKafkaAdminClient, topics: list[str], wanted: Replicat
         raise TopicReplicationError(shortfall_message(problems))
 
 
-async def create(admin: AIOKafkaAdminClient, topics: list[NewTopic], wanted: Replication) -> list[str]:
-    """Create `topics` (already existing ones are fine); returns the names created. A cluster with
-    fewer brokers than the replication factor is a `TopicReplicationError` naming the setting."""
-    if not topics:
+async def _create_once(admin: AIOKafkaAdminClient, topics: list[NewTopic], wanted: Replication) -> list[str]:
+    existing = set(await admin.list_topics())
+    missing = [t for t in topics if t.name not in existing]
+    if not missing:
         return []
-    response = (await admin.create_topics(topics)).to_object()
+    response = (await admin.create_topics(missing)).to_object()
     created = []
     for result in response["topic_errors"]:
         code = result["error_code"]
@@ -196,6 +208,24 @@ async def create(admin: AIOKafkaAdminClient, topics: list[NewTopic], wanted: Rep
         elif code != _TOPIC_ALREADY_EXISTS:
             raise KafkaError(f"creating topic {result['topic']!r}: error {code}: {result['error_message']}")
     return created
+
+
+async def create_missing(
+    admin: AIOKafkaAdminClient, topics: list[NewTopic], wanted: Replication, timeout: float = 30.0
+) -> list[str]:
+    """Create those of `topics` that do not exist; returns the names created. Retries while a broker is
+    unreachable; a cluster with fewer brokers than the replication factor is a `TopicReplicationError`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            return await _create_once(admin, topics, wanted)
+        except TopicReplicationError:
+            raise
+        except KafkaError:
+            if loop.time() > deadline:
+                raise
+        await asyncio.sleep(0.5)
 
 
 async def check_topics(bootstrap: str, topics: list[str], wanted: Replication | None = None) -> None:

@@ -17,6 +17,11 @@ from tests.live import IngestServer, free_port
 ROOT = Path(__file__).resolve().parent.parent
 KAFKA_SH = ROOT / "deploy" / "kafka" / "kafka.sh"
 
+# The tests' brokers (the session's, and those tests start of their own) are single nodes holding one
+# copy: topics are created, and checked, with replication 1 and 1 unless the environment says otherwise.
+for _name, _value in replication_env(for_local_cluster(1)).items():
+    os.environ.setdefault(_name, _value)
+
 
 def _docker_available() -> bool:
     return (
@@ -28,10 +33,7 @@ def _docker_available() -> bool:
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Kafka broker: $TALLY_TEST_KAFKA_BOOTSTRAP, a testcontainers Kafka where Docker runs,
-    else the project's own KRaft broker started on free ports for this session. One broker keeps one
-    copy: the replication settings (tenancy.replication) are 1 and 1 for the session unless set."""
-    for name, value in replication_env(for_local_cluster(1)).items():
-        os.environ.setdefault(name, value)
+    else the project's own KRaft broker started on free ports for this session."""
     if given := os.environ.get("TALLY_TEST_KAFKA_BOOTSTRAP"):
         yield given
         return
