@@ -11,6 +11,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from tenancy.replication import for_local_cluster, replication_env
+
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -29,7 +31,9 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def broker(var: Path) -> Iterator[tuple[str, int]]:
-    """A Kafka broker of the project's own scripts on free ports, under `var`; yields (bootstrap, pid)."""
+    """A Kafka broker of the project's own scripts on free ports, under `var`; yields (bootstrap, pid).
+    One broker keeps one copy: this process and its children are told so (tenancy.replication)."""
+    os.environ.update(replication_env(for_local_cluster(1)))
     port, controller = free_port(), free_port()
     env = {**os.environ, "TALLY_VAR": str(var), "KAFKA_PORT": str(port), "KAFKA_CONTROLLER_PORT": str(controller)}
     kafka = ["bash", str(REPO / "deploy/kafka/kafka.sh")]

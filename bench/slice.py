@@ -28,6 +28,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from deploy.topics import ensure_all_topics
 from tenancy.kafka_log import DirectoryWriter
+from tenancy.replication import for_local_cluster, replication_env
 
 MODELS = [
     ("openai", "gpt-4o-mini"),
@@ -160,6 +161,8 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=200_000)
     args = parser.parse_args()
     bootstrap = os.environ.get("TALLY_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+    for name, value in replication_env(for_local_cluster(1)).items():  # `make run`'s single broker, unless set
+        os.environ.setdefault(name, value)
     topic = f"bench-{uuid.uuid4().hex[:8]}"
     await ensure_all_topics(bootstrap, topic, f"{topic}.dlq", f"{topic}.tenants", partitions=6)
     t0 = time.perf_counter()

@@ -7,6 +7,11 @@ restarts it), restarts the broker once, and kills the store for `--store-outage`
 write fails meanwhile). Then it waits for the pipeline to drain and compares the raw table and
 the minute/hour/day rollups, per tenant, with totals computed from the workload itself. Prints a
 JSON report (`expected`, `observed`, `lost`, `duplicated` per check) and exits 1 on any difference.
+
+`--brokers 3` runs a three-node KRaft cluster instead (topics with replication factor 3 and
+min.insync.replicas 2, every process given all three addresses); `--kill-broker-for-good` then
+SIGKILLs node 1 mid-run instead of restarting the broker, and it never comes back. `--ingest` sends
+the workload over HTTP through a `tallystream-ingest` process, as clients do: a 503 is re-sent.
 """
 
 from __future__ import annotations
@@ -14,15 +19,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -30,62 +29,12 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from deploy import chaos_ingest
+from deploy.chaos_cluster import Cluster, environment, replication_report
 from deploy.chaos_workload import Expected, Workload, generate
 from deploy.topics import ensure_all_topics
 from storage.remote import RemoteWarehouse
-
-KAFKA_SH = Path(__file__).with_name("kafka") / "kafka.sh"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _bin(name: str) -> str:
-    return str(Path(sys.executable).with_name(name))
-
-
-@dataclass
-class Cluster:
-    """The processes of one chaos run, and how to kill and revive them."""
-
-    var: Path
-    env: dict[str, str]
-    workers: int
-    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    events: list[str] = field(default_factory=list)
-
-    def log(self, what: str) -> None:
-        self.events.append(f"{time.strftime('%H:%M:%S')} {what}")
-        print(f"[chaos] {what}", file=sys.stderr, flush=True)
-
-    def kafka(self, action: str) -> None:
-        subprocess.run(["bash", str(KAFKA_SH), action], env=self.env, check=action == "start", capture_output=True)
-
-    def spawn(self, name: str, command: str) -> None:
-        out = open(self.var / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        self.procs[name] = subprocess.Popen([_bin(command)], env=self.env, stdout=out, stderr=out)
-
-    def kill(self, name: str) -> None:
-        proc = self.procs[name]
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-
-    def revive_exited(self) -> None:
-        """Restart workers that died on their own (a supervisor's job; counted in the report)."""
-        for i in range(self.workers):
-            name = f"worker-{i}"
-            if self.procs[name].poll() is not None:
-                self.log(f"{name} exited with {self.procs[name].returncode}; restarting it")
-                self.spawn(name, "tallystream-worker")
-
-    def stop_all(self) -> None:
-        for name in list(self.procs):
-            self.kill(name)
-        self.kafka("stop")
+from tenancy.replication import for_local_cluster
 
 
 async def _wait_http(url: str, timeout: float = 60) -> None:
@@ -126,11 +75,17 @@ async def _produce(bootstrap: str, topic: str, workload: Workload, seconds: floa
 
 
 async def _chaos(
-    cluster: Cluster, seconds: float, kills: int, broker_restart: bool, store_outage: float, rng: random.Random
+    cluster: Cluster,
+    seconds: float,
+    kills: int,
+    broker_restart: bool,
+    store_outage: float,
+    rng: random.Random,
+    kill_broker_for_good: bool = False,
 ) -> None:
-    """Kill workers at random moments, restart the broker once, take the store down once."""
+    """Kill workers at random moments, restart the broker once (or kill one for good), take the store down once."""
     actions: list[tuple[float, str]] = [(rng.uniform(0.1, 0.9) * seconds, "kill") for _ in range(kills)]
-    if broker_restart:
+    if broker_restart or kill_broker_for_good:
         actions.append((rng.uniform(0.3, 0.6) * seconds, "broker"))
     if store_outage > 0:
         actions.append((rng.uniform(0.2, 0.8) * seconds, "store"))
@@ -144,6 +99,11 @@ async def _chaos(
             await asyncio.sleep(rng.uniform(0.5, 3))
             cluster.spawn(name, "tallystream-worker")
             cluster.log(f"restarted {name}")
+        elif action == "broker" and kill_broker_for_good:
+            cluster.log("SIGKILL Kafka node 1 for good")
+            await asyncio.to_thread(cluster.kafka, "kill", "1")
+            cluster.killed_at = time.monotonic()
+            cluster.log("Kafka node 1 is gone")
         elif action == "broker":
             cluster.log("restarting the Kafka broker")
             await asyncio.to_thread(cluster.kafka, "stop")
@@ -227,50 +187,58 @@ def compare(expected: dict[str, dict[str, Any]], observed: dict[str, dict[str, A
     return report
 
 
+async def _start_ingest(cluster: Cluster, workload: Workload) -> dict[str, str]:
+    """Every tenant of the workload with an ingest key, and a tallystream-ingest process; returns the keys."""
+    env = cluster.env
+    tenants = sorted({key.decode() for key, _ in workload.records})
+    keys = await chaos_ingest.provision(env["TALLY_KAFKA_BOOTSTRAP"], env["TALLY_DIRECTORY_TOPIC"], tenants)
+    cluster.spawn("ingest", "tallystream-ingest")
+    await _wait_http(env["TALLY_INGEST_URL"], timeout=120)
+    return keys
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.kill_broker_for_good and args.brokers < 3:
+        raise SystemExit("--kill-broker-for-good needs --brokers 3 or more (the rest keep two copies)")
     rng = random.Random(args.seed)
     var = Path(tempfile.mkdtemp(prefix="tally-chaos-"))
     prefix = f"chaos{rng.randrange(10**6)}"
-    kafka_port, store_port = _free_port(), _free_port()
-    env = {
-        **os.environ,
-        "TALLY_VAR": str(var),
-        "KAFKA_PORT": str(kafka_port),
-        "KAFKA_CONTROLLER_PORT": str(_free_port()),
-        "TALLY_KAFKA_BOOTSTRAP": f"127.0.0.1:{kafka_port}",
-        "TALLY_EVENTS_TOPIC": f"{prefix}.raw",
-        "TALLY_DLQ_TOPIC": f"{prefix}.dlq",
-        "TALLY_DIRECTORY_TOPIC": f"{prefix}.tenants",
-        "TALLY_WORKER_GROUP": f"{prefix}-workers",
-        "TALLY_DATABASE": prefix,
-        "TALLY_CHDB_PATH": str(var / "chdb"),
-        "TALLY_DATA_DIR": str(var / "faust"),
-        "TALLY_STORE_PORT": str(store_port),
-        "TALLY_STORE_URL": f"http://127.0.0.1:{store_port}",
-        "TALLY_BATCH_SECONDS": "0.3",
-        "TALLY_RANGE_SPAN": str(args.range_span),
-    }
-    env.pop("CLICKHOUSE_URL", None)
+    replication = for_local_cluster(args.brokers)
+    env = environment(args, var, prefix, replication)
     cluster = Cluster(var, env, args.workers)
     workload = generate(args.events, args.tenants, datetime.now(UTC), seed=args.seed)
     cluster.log(
         f"workload: {args.events} events + {workload.duplicates} re-sent, {workload.late} late, {args.tenants} tenants"
     )
     store = RemoteWarehouse(env["TALLY_STORE_URL"])
+    stats = chaos_ingest.IngestStats()
     try:
         cluster.kafka("start")
         bootstrap = env["TALLY_KAFKA_BOOTSTRAP"]
-        await ensure_all_topics(
-            bootstrap, env["TALLY_EVENTS_TOPIC"], env["TALLY_DLQ_TOPIC"], env["TALLY_DIRECTORY_TOPIC"], 6
-        )
+        topics = [env["TALLY_EVENTS_TOPIC"], env["TALLY_DLQ_TOPIC"], env["TALLY_DIRECTORY_TOPIC"]]
+        await ensure_all_topics(bootstrap, topics[0], topics[1], topics[2], 6, replication=replication)
         cluster.spawn("store", "tallystream-store")
         await _wait_http(env["TALLY_STORE_URL"])
         for i in range(args.workers):
             cluster.spawn(f"worker-{i}", "tallystream-worker")
+        keys = await _start_ingest(cluster, workload) if args.ingest else {}
         started = time.monotonic()
+        send = (
+            chaos_ingest.send(env["TALLY_INGEST_URL"], keys, workload, args.seconds, stats, lambda: cluster.killed_at)
+            if args.ingest
+            else _produce(bootstrap, env["TALLY_EVENTS_TOPIC"], workload, args.seconds, cluster)
+        )
         await asyncio.gather(
-            _produce(bootstrap, env["TALLY_EVENTS_TOPIC"], workload, args.seconds, cluster),
-            _chaos(cluster, args.seconds, args.kills, args.broker_restart, args.store_outage, rng),
+            send,
+            _chaos(
+                cluster,
+                args.seconds,
+                args.kills,
+                args.broker_restart,
+                args.store_outage,
+                rng,
+                args.kill_broker_for_good,
+            ),
         )
         cluster.log(f"workload sent in {time.monotonic() - started:.1f}s; waiting for the pipeline to drain")
         want = expected_checks(workload.expected)
@@ -290,16 +258,21 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         ok = bool(report) and all(
             line["lost"] == line["duplicated"] == "0" and not line["tenants_off"] for line in report
         )
+        if args.ingest:  # every event acknowledged (after re-sends), nothing refused
+            ok = ok and not stats.failures and stats.acknowledged == len(workload.records)
         return {
             "ok": ok,
             "events": args.events,
             "duplicates_sent": workload.duplicates,
             "late_sent": workload.late,
             "workers": args.workers,
+            "brokers": args.brokers,
             "seconds_to_exact": round(drained, 1),
             "events_per_second": round(len(workload.records) / drained, 1),
             "chaos": cluster.events,
             "checks": report,
+            "ingest": stats.report() if args.ingest else None,
+            "replication": await replication_report(bootstrap, topics),
         }
     finally:
         await store.close()
@@ -313,6 +286,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--kills", type=int, default=3)
     p.add_argument("--broker-restart", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--brokers", type=int, choices=range(1, 6), default=1, help="Kafka nodes (3: a KRaft cluster)")
+    p.add_argument(
+        "--kill-broker-for-good", action="store_true", help="SIGKILL node 1 mid-run instead of restarting the broker"
+    )
+    p.add_argument("--ingest", action="store_true", help="send through tallystream-ingest over HTTP (503: re-send)")
     p.add_argument("--store-outage", type=float, default=8.0, help="seconds the store is down (0: never)")
     p.add_argument("--seconds", type=float, default=60.0, help="spread the workload over about this long")
     p.add_argument("--timeout", type=float, default=600.0, help="give up waiting for exact totals after this")

@@ -23,8 +23,11 @@ from deploy import demo
 from deploy.admin_cli import DemoKeys, provision_demo
 from deploy.topics import ensure_all_topics
 from schemas import topics
+from tenancy.replication import for_local_cluster, replication_env
 
 KAFKA_SH = Path(__file__).with_name("kafka") / "kafka.sh"
+REPLICATION = for_local_cluster(1)
+"""One local broker holds one copy: every process of the stack (this one included) is told so."""
 
 
 def _bin(name: str) -> str:
@@ -46,6 +49,7 @@ class Stack:
             "TALLY_DATA_DIR": str(var / "faust"),
             "TALLY_VIEWS_PORT": str(views_port),
             "TALLY_INGEST_PORT": str(ingest_port),
+            **replication_env(REPLICATION),
         }
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
 
@@ -131,7 +135,7 @@ async def _run(stack: Stack, rate: float, started: float) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await ensure_all_topics(
-        stack.bootstrap, topics.EVENTS_RAW, topics.EVENTS_DLQ, topics.TENANTS, topics.DEFAULT_PARTITIONS
+        stack.bootstrap, topics.EVENTS_RAW, topics.EVENTS_DLQ, topics.TENANTS, topics.DEFAULT_PARTITIONS, REPLICATION
     )
     keys = await provision_demo(stack.bootstrap, topics.TENANTS)
     stack.spawn("tallystream-combined")
@@ -159,6 +163,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rate", type=float, default=float(os.environ.get("TALLY_DEMO_RATE", "50")))
     args = parser.parse_args()
+    os.environ.update(replication_env(REPLICATION))  # provision_demo creates the directory topic from here
     var = Path(os.environ.get("TALLY_VAR", "var")).resolve()
     var.mkdir(parents=True, exist_ok=True)
     stack = Stack(

@@ -25,6 +25,7 @@ from ingest.routes import admin, events, otlp
 from ingest.settings import IngestSettings
 from tenancy.directory import Directory
 from tenancy.kafka_log import DirectoryFollower, DirectoryWriter
+from tenancy.replication import check_topics
 
 
 def create_app(
@@ -38,6 +39,10 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            # refuse to start on topics keeping fewer copies than configured (tenancy.replication)
+            await check_topics(
+                settings.kafka_bootstrap, [settings.events_topic, settings.directory_topic], settings.replication
+            )
             writer = DirectoryWriter(settings.kafka_bootstrap, settings.directory_topic)
             await writer.start()
             stack.push_async_callback(writer.stop)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from schemas import topics
+from tenancy.replication import KafkaReplicationSettings
 
 
-class IngestSettings(BaseSettings):
+class IngestSettings(KafkaReplicationSettings):
     """Where ingest listens and publishes, and its limits."""
 
     model_config = SettingsConfigDict(env_prefix="TALLY_INGEST_", extra="ignore", populate_by_name=True)

@@ -62,6 +62,7 @@ def create_app(
         topic_partitions=settings.topic_partitions,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        topic_replication_factor=settings.kafka_replication_factor,  # its internal (leader) topic
         producer_enable_idempotence=True,
         broker_session_timeout=settings.session_timeout_seconds,
         broker_heartbeat_interval=max(1.0, settings.session_timeout_seconds / 4),

@@ -17,6 +17,7 @@ from processors.settings import WorkerSettings
 from storage import Warehouse, WarehouseSettings, open_warehouse
 from tenancy.directory import Directory
 from tenancy.kafka_log import DirectoryFollower
+from tenancy.replication import check_topics
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,9 @@ def run_worker(
     the group's leader, and delivers notifications."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    # refuse to start on topics keeping fewer copies than configured (tenancy.replication)
+    topics = [settings.events_topic, settings.dlq_topic, settings.directory_topic]
+    loop.run_until_complete(check_topics(settings.kafka_bootstrap, topics, settings.replication))
     warehouse = loop.run_until_complete(open_warehouse(warehouse_settings))
     directory = Directory()
     follower = DirectoryFollower(settings.kafka_bootstrap, settings.directory_topic, directory)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from schemas import topics
+from tenancy.replication import KafkaReplicationSettings
 
 
-class WorkerSettings(BaseSettings):
+class WorkerSettings(KafkaReplicationSettings):
     """How the stream worker connects and batches."""
 
     model_config = SettingsConfigDict(env_prefix="TALLY_", extra="ignore")

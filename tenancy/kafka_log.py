@@ -23,7 +23,6 @@ from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
 
 from schemas.tenancy import (
     ApiKeyRecord,
@@ -36,6 +35,7 @@ from schemas.tenancy import (
     settings_record_key,
     tenant_record_key,
 )
+from tenancy import replication as repl
 from tenancy.directory import Directory
 from tenancy.signing import HEADER, signature, signing_key, verify
 
@@ -229,16 +229,19 @@ class DirectoryWriter(KeyedLogWriter):
         return await self._write(key_record_key(key_id), None)
 
 
-async def ensure_keyed_log(bootstrap: str, topic: str, configs: dict[str, str]) -> None:
+async def ensure_keyed_log(
+    bootstrap: str, topic: str, configs: dict[str, str], replication: repl.Replication | None = None
+) -> None:
     """Create the single-partition topic `topic` with `configs` unless it exists (the broker does not
-    auto-create topics)."""
+    auto-create topics), with `replication` (default: this process's settings, tenancy.replication);
+    raises `TopicReplicationError` when the topic keeps fewer copies than that."""
+    wanted = replication or repl.replication_from_env()
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        if topic not in set(await admin.list_topics()):
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(
-                    [NewTopic(name=topic, num_partitions=1, replication_factor=1, topic_configs=configs)]
-                )
+        await repl.create_missing(
+            admin, [NewTopic(topic, 1, wanted.factor, topic_configs=wanted.topic_configs(configs))], wanted
+        )
+        await repl.verify(admin, [topic], wanted)
     finally:
         await admin.close()

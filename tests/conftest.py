@@ -11,10 +11,16 @@ from pathlib import Path
 
 import pytest
 
+from tenancy.replication import for_local_cluster, replication_env
 from tests.live import IngestServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 KAFKA_SH = ROOT / "deploy" / "kafka" / "kafka.sh"
+
+# The tests' brokers (the session's, and those tests start of their own) are single nodes holding one
+# copy: topics are created, and checked, with replication 1 and 1 unless the environment says otherwise.
+for _name, _value in replication_env(for_local_cluster(1)).items():
+    os.environ.setdefault(_name, _value)
 
 
 def _docker_available() -> bool:

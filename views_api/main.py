@@ -18,6 +18,7 @@ from alerting.rulebook import RuleBook
 from storage import Warehouse, WarehouseSettings, open_warehouse
 from tenancy.directory import Directory
 from tenancy.kafka_log import DirectoryFollower, DirectoryWriter, KeyedLogFollower, KeyedLogWriter
+from tenancy.replication import check_topics
 from views_api import auth, context, ui
 from views_api.routes import ROUTERS
 from views_api.settings import ViewsSettings
@@ -100,6 +101,12 @@ def main() -> None:
             "engine the views run inside the worker process (tallystream-combined) or read a tallystream-store."
         )
     settings = ViewsSettings()
+    # refuse to start on topics keeping fewer copies than configured (tenancy.replication)
+    asyncio.run(
+        check_topics(
+            settings.kafka_bootstrap, [settings.directory_topic, settings.alert_rules_topic], settings.replication
+        )
+    )
     warehouse = asyncio.run(open_warehouse(warehouse_settings))
     directory = Directory()
     follower = DirectoryFollower(settings.kafka_bootstrap, settings.directory_topic, directory)

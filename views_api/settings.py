@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from schemas import topics
+from tenancy.replication import KafkaReplicationSettings
 
 
-class ViewsSettings(BaseSettings):
+class ViewsSettings(KafkaReplicationSettings):
     """Where the views API listens."""
 
     model_config = SettingsConfigDict(env_prefix="TALLY_VIEWS_", extra="ignore", populate_by_name=True)

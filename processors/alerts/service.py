@@ -73,7 +73,7 @@ class AlertService(Service):  # type: ignore[misc]
             (self._settings.alert_rules_topic, {"cleanup.policy": "compact"}),
             (self._settings.alert_state_topic, {"cleanup.policy": "compact", "min.compaction.lag.ms": "604800000"}),
         ):
-            await ensure_keyed_log(self._settings.kafka_bootstrap, topic, configs)
+            await ensure_keyed_log(self._settings.kafka_bootstrap, topic, configs, self._settings.replication)
         await self._follower.start()
         await self._writer.start()
         await self._deliverer.start()

@@ -158,7 +158,10 @@ async def test_a_rule_created_in_the_ui_is_served_by_the_api(stack: tuple[Views,
     rules = (await api(url, v.keys["acme"], "/alerts/rules"))["rules"]
     (mine,) = [r["rule"] for r in rules if r["rule"]["name"] == "Spend spike"]
     assert (mine["metric"], mine["window"], mine["threshold"], mine["channels"][0]["target"]) == (
-        "cost", "1h", "12.5", "https://hooks.example.test/…call",
+        "cost",
+        "1h",
+        "12.5",
+        "https://hooks.example.test/…call",
     )  # fmt: skip  (channels are write-only: a masked target, no URL or secret)
     reader = await signed_in(browser, url, v.keys["acme"])  # a read key may look, not change
     await reader.goto(f"{url}/#/alerts")
