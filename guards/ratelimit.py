@@ -26,18 +26,33 @@ class RateLimiter:
         """The most events a tenant at `rate` may send at once."""
         return max(1.0, rate * self._burst)
 
-    def take(self, tenant_id: str, events: int, rate: float, now: float) -> float | None:
-        """Take `events` tokens; None if allowed, else the seconds to wait before retrying."""
+    def _refilled(self, key: str, rate: float, now: float) -> _Bucket:
         capacity = self.capacity(rate)
-        bucket = self._buckets.get(tenant_id)
+        bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[tenant_id] = _Bucket(capacity, now)
+            bucket = self._buckets[key] = _Bucket(capacity, now)
         bucket.tokens = min(capacity, bucket.tokens + (now - bucket.updated) * rate)
         bucket.updated = now
+        return bucket
+
+    def take(self, tenant_id: str, events: int, rate: float, now: float) -> float | None:
+        """Take `events` tokens; None if allowed, else the seconds to wait before retrying."""
+        bucket = self._refilled(tenant_id, rate, now)
         if bucket.tokens >= events:
             bucket.tokens -= events
             return None
         return (events - bucket.tokens) / rate
+
+    def wait(self, key: str, units: float, rate: float, now: float) -> float | None:
+        """Like `take`, taking nothing: None when `units` tokens are there, else the seconds until they are."""
+        bucket = self._refilled(key, rate, now)
+        return None if bucket.tokens >= units else (units - bucket.tokens) / rate
+
+    def charge(self, key: str, units: float, rate: float, now: float) -> None:
+        """Take `units` tokens, or all that are left: the cost of a request that was refused after
+        its body was read (a bucket never goes below empty, so the wait it implies stays bounded)."""
+        bucket = self._refilled(key, rate, now)
+        bucket.tokens = max(0.0, bucket.tokens - units)
 
     def refund(self, tenant_id: str, events: int) -> None:
         """Give back tokens taken for events that were not accepted after all (Kafka said no)."""

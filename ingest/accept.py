@@ -7,7 +7,6 @@ Kafka acknowledged every accepted event (acks=all), 403 when an event belongs to
 
 from __future__ import annotations
 
-import math
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,12 +17,13 @@ from pydantic import BaseModel
 
 from guards.ratelimit import RateLimiter
 from ingest.errors import ApiError
+from ingest.metering import SplitBatch, over_rate, tenant_rate
 from ingest.metrics import IngestMetrics
 from ingest.parsing import Rejected, TimeBounds, all_within, validate_events
 from ingest.publisher import PublishError
 from ingest.settings import IngestSettings
 from schemas.events import AnyEvent, event_to_json
-from tenancy.directory import Directory, Principal
+from tenancy.directory import Principal
 
 
 class EventResult(BaseModel):
@@ -45,7 +45,8 @@ class IngestResponse(BaseModel):
     errors: list[EventResult]
 
 
-def _sender(principal: Principal) -> str:
+def sender(principal: Principal) -> str:
+    """The tenant the key sends for (403 for operator keys)."""
     if principal.tenant_id is None:  # operator keys have the admin scope only; ingest keys always have a tenant
         raise ApiError(403, "operator keys cannot send events")
     return principal.tenant_id
@@ -58,6 +59,13 @@ def _check_size(request: Request, count: int) -> None:
         raise ApiError(413, f"batch has {count} events; at most {settings.max_batch_events} per request")
 
 
+def too_many(request: Request, what: str) -> ApiError:
+    """413 for a body found to hold more than the batch limit of `what` before it was decoded."""
+    limit = request.app.state.settings.max_batch_events
+    request.app.state.metrics.rejected.labels("too_large").inc(limit + 1)
+    return ApiError(413, f"batch has more than {limit} {what}; at most {limit} per request")
+
+
 def time_bounds(settings: IngestSettings) -> TimeBounds:
     now = datetime.now(UTC)
     return TimeBounds(
@@ -68,7 +76,7 @@ def time_bounds(settings: IngestSettings) -> TimeBounds:
 
 async def accept(request: Request, principal: Principal, docs: list[Any], source: str) -> IngestResponse:
     """Validate `docs` as events of the principal's tenant and publish the valid ones."""
-    tenant_id = _sender(principal)
+    tenant_id = sender(principal)
     _check_size(request, len(docs))
     accepted, rejected = validate_events(docs, tenant_id, time_bounds(request.app.state.settings))
     return await _publish(request, tenant_id, accepted, rejected, source)
@@ -79,7 +87,7 @@ async def accept_valid(
 ) -> IngestResponse | None:
     """Publish events already validated (the whole-body fast path) as `accept` would; None when one
     of them is out of time bounds (the caller then takes the per-event path, which names it)."""
-    tenant_id = _sender(principal)
+    tenant_id = sender(principal)
     _check_size(request, len(events))
     if not all_within(events, time_bounds(request.app.state.settings)):
         return None
@@ -90,7 +98,6 @@ async def _publish(
     request: Request, tenant_id: str, accepted: list[AnyEvent], rejected: list[Rejected], source: str
 ) -> IngestResponse:
     state = request.app.state
-    settings: IngestSettings = state.settings
     metrics: IngestMetrics = state.metrics
     total = len(accepted) + len(rejected)  # the request's events, for the counters
     foreign = next((i for i, ev in enumerate(accepted) if ev.tenant_id != tenant_id), None)
@@ -101,14 +108,12 @@ async def _publish(
             f"event {accepted[foreign].event_id} has tenant_id {accepted[foreign].tenant_id!r}, "
             f"but this key belongs to tenant {tenant_id!r}; nothing in this request was accepted",
         )
+    limiter: RateLimiter = state.limiter
+    rate = tenant_rate(request, tenant_id)
     if accepted:
-        directory: Directory = state.directory
-        tenant = directory.tenant(tenant_id)
-        rate = (tenant.rate_limit_per_second if tenant else None) or settings.rate_limit_per_second
-        limiter: RateLimiter = state.limiter
         if len(accepted) > limiter.capacity(rate):
             metrics.rejected.labels("too_large").inc(total)
-            raise ApiError(
+            raise SplitBatch(
                 413,
                 f"{len(accepted)} events exceed tenant {tenant_id!r}'s burst of {limiter.capacity(rate):g} "
                 f"events ({rate:g}/s); send smaller batches",
@@ -116,11 +121,7 @@ async def _publish(
         wait = limiter.take(tenant_id, len(accepted), rate, time.monotonic())
         if wait is not None:
             metrics.rejected.labels("rate_limited").inc(total)
-            raise ApiError(
-                429,
-                f"tenant {tenant_id!r} is over its rate limit of {rate:g} events/s; retry later",
-                {"Retry-After": str(max(1, math.ceil(wait)))},
-            )
+            raise over_rate(tenant_id, rate, wait)
         records = [(ev.tenant_id.encode(), event_to_json(ev)) for ev in accepted]
         try:
             await state.publisher.publish(records)
@@ -135,6 +136,7 @@ async def _publish(
         metrics.accepted.labels(source).inc(len(accepted))
     if rejected:
         metrics.rejected.labels("invalid").inc(len(rejected))
+        limiter.charge(tenant_id, len(rejected), rate, time.monotonic())  # parsed and refused: not free
     return IngestResponse(
         accepted=len(accepted),
         rejected=len(rejected),

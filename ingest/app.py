@@ -17,6 +17,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from guards.body import BodyLimitMiddleware, BodyLimits, BodyLimitSettings, RouteLimit
 from guards.ratelimit import RateLimiter
 from ingest import errors
 from ingest.metrics import IngestMetrics
@@ -28,13 +29,28 @@ from tenancy.kafka_log import DirectoryFollower, DirectoryWriter
 from tenancy.replication import check_topics
 
 
+def body_limits(settings: IngestSettings, limits: BodyLimitSettings) -> BodyLimits:
+    """The body limit of each ingest route class (bytes as sent; the ingest routes' decoded bodies are
+    bounded by `max_body_bytes` too, as they inflate)."""
+    return BodyLimits(
+        (
+            RouteLimit("events", "/v1/events", settings.max_body_bytes),
+            RouteLimit("OTLP", "/v1/traces", settings.max_body_bytes),
+            RouteLimit("admin", "/v1/admin/**", limits.admin_bytes),
+        ),
+        default=limits.default_bytes,
+    )
+
+
 def create_app(
     settings: IngestSettings,
     publisher: Publisher | None = None,
     directory: Directory | None = None,
+    limits: BodyLimitSettings | None = None,
 ) -> FastAPI:
     """The ingest API. Without `publisher` it connects a `KafkaPublisher` on startup; without
-    `directory` it follows the directory topic (and answers nothing until it has loaded it)."""
+    `directory` it follows the directory topic (and answers nothing until it has loaded it).
+    `limits`: the body limits of the routes other than events and traces (default: from the environment)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -91,6 +107,14 @@ def create_app(
         metrics.requests.labels(route, str(response.status_code)).inc()
         metrics.body_bytes.labels(route).inc(int(request.headers.get("content-length") or 0))
         return response
+
+    def refused(route: RouteLimit) -> None:
+        metrics.requests.labels(route.pattern, "413").inc()
+
+    # Added last: outermost, so a body over its limit is refused before anything reads it.
+    app.add_middleware(
+        BodyLimitMiddleware, limits=body_limits(settings, limits or BodyLimitSettings()), on_refused=refused
+    )
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:

@@ -96,12 +96,33 @@ def decode_json(body: bytes) -> Any:
     hex strings, not base64. They are converted before parsing; enum integers, int64 as strings and
     unknown fields are handled by the parser.
     """
+    return request_from_json(load_json(body))
+
+
+def load_json(body: bytes) -> dict[str, Any]:
+    """The OTLP/JSON document of `body` (ValueError if it is not a JSON object)."""
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise ValueError(f"malformed OTLP/JSON: {exc}") from exc
     if not isinstance(doc, dict):
         raise ValueError(f"malformed OTLP/JSON: expected an ExportTraceServiceRequest object, got {type(doc).__name__}")
+    return doc
+
+
+def json_spans_over(doc: dict[str, Any], limit: int) -> str | None:
+    """Which of spans, scopeSpans or resourceSpans `doc` holds more than `limit` of (None: none)."""
+    resources = _items(doc, "resourceSpans", "resource_spans")
+    scopes = [ss for rs in resources for ss in _items(rs, "scopeSpans", "scope_spans")]
+    spans = sum(len(_items(ss, "spans")) for ss in scopes)
+    for name, count in (("spans", spans), ("scopeSpans", len(scopes)), ("resourceSpans", len(resources))):
+        if count > limit:
+            return name
+    return None
+
+
+def request_from_json(doc: dict[str, Any]) -> Any:
+    """The `ExportTraceServiceRequest` of an OTLP/JSON document (ValueError if malformed)."""
     for rs_i, resource_spans in enumerate(_items(doc, "resourceSpans", "resource_spans")):
         for ss_i, scope_spans in enumerate(_items(resource_spans, "scopeSpans", "scope_spans")):
             for sp_i, span in enumerate(_items(scope_spans, "spans")):

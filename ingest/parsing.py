@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -32,50 +31,101 @@ class Rejected:
     error: str
 
 
-def decompress(body: bytes, content_encoding: str | None, limit: int) -> bytes:
-    """The body without its gzip encoding, refusing more than `limit` bytes (413).
+class Inflater:
+    """A body's bytes without their Content-Encoding, inflated as they arrive: more than `limit`
+    decoded bytes are refused (413) as soon as inflating passes it, never after.
 
     Every gzip member is read (concatenated members are valid gzip), and a stream that stops
     before its end is refused (400) rather than read as a shorter batch.
     """
-    if content_encoding in (None, "", "identity"):
-        if len(body) > limit:
-            raise BodyError(413, f"body is larger than {limit} bytes")
-        return body
-    if content_encoding.lower() != "gzip":
-        raise BodyError(415, f"unsupported Content-Encoding {content_encoding!r}; use gzip or none")
-    out = bytearray()
-    data = body
+
+    def __init__(self, content_encoding: str | None, limit: int) -> None:
+        encoding = (content_encoding or "").strip().lower()
+        self._unsupported = None if encoding in ("", "identity", "gzip") else content_encoding
+        self._gzip = encoding == "gzip"
+        self.limit = limit
+        """Most decoded bytes (and most bytes as sent)."""
+        self._out = bytearray()
+        self._inflater: Any = None  # the current gzip member's decompressor, None between members
+        self.received = 0
+        """Bytes fed, as sent."""
+
+    @property
+    def inflated(self) -> int:
+        return len(self._out)
+
+    def _check(self) -> None:
+        if self._unsupported is not None:
+            raise BodyError(415, f"unsupported Content-Encoding {self._unsupported!r}; use gzip or none")
+
+    def feed(self, data: bytes) -> None:
+        self._check()
+        self.received += len(data)
+        if not self._gzip:
+            self._out += data
+            if len(self._out) > self.limit:
+                raise BodyError(413, f"body is larger than {self.limit} bytes")
+            return
+        try:
+            while data:
+                if self._inflater is None:
+                    self._inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+                self._out += self._inflater.decompress(data, self.limit + 1 - len(self._out))
+                if len(self._out) > self.limit:
+                    raise BodyError(413, f"decompressed body is larger than {self.limit} bytes")
+                if not self._inflater.eof:
+                    return  # all of `data` consumed (the output bound was not reached): wait for more
+                data = self._inflater.unused_data
+                self._inflater = None
+        except zlib.error as exc:
+            raise BodyError(400, f"body is not valid gzip: {exc}") from exc
+
+    def finish(self) -> bytes:
+        """The whole decoded body, once every byte was fed."""
+        self._check()
+        if self._gzip and (self._inflater is not None or self.received == 0):
+            raise BodyError(400, "body is not valid gzip: the stream ends before its end marker")
+        return bytes(self._out)
+
+
+def decompress(body: bytes, content_encoding: str | None, limit: int) -> bytes:
+    """The body without its gzip encoding, refusing more than `limit` bytes (413); see `Inflater`."""
+    inflater = Inflater(content_encoding, limit)
+    inflater.feed(body)
+    return inflater.finish()
+
+
+def _declared(content_length: str | None, limit: int) -> None:
+    if content_length is None:
+        return
     try:
-        while True:
-            inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-            out += inflater.decompress(data, limit + 1 - len(out))
-            if len(out) > limit:
-                raise BodyError(413, f"decompressed body is larger than {limit} bytes")
-            if not inflater.eof:
-                raise BodyError(400, "body is not valid gzip: the stream ends before its end marker")
-            data = inflater.unused_data
-            if not data:
-                return bytes(out)
-    except (zlib.error, gzip.BadGzipFile) as exc:
-        raise BodyError(400, f"body is not valid gzip: {exc}") from exc
+        declared = int(content_length)
+    except ValueError as exc:
+        raise BodyError(400, "Content-Length is not a number") from exc
+    if declared > limit:
+        raise BodyError(413, f"body is larger than {limit} bytes")
 
 
 async def read_body(chunks: AsyncIterator[bytes], content_length: str | None, limit: int) -> bytes:
     """The raw request body, refusing (413) more than `limit` bytes before reading them all."""
-    if content_length is not None:
-        try:
-            declared = int(content_length)
-        except ValueError as exc:
-            raise BodyError(400, "Content-Length is not a number") from exc
-        if declared > limit:
-            raise BodyError(413, f"body is larger than {limit} bytes")
+    _declared(content_length, limit)
     body = bytearray()
     async for chunk in chunks:
         body += chunk
         if len(body) > limit:
             raise BodyError(413, f"body is larger than {limit} bytes")
     return bytes(body)
+
+
+async def read_decoded(chunks: AsyncIterator[bytes], content_length: str | None, inflater: Inflater) -> bytes:
+    """The request body decoded by `inflater` as it streams in (at most `limit` bytes as sent, too)."""
+    limit = inflater.limit
+    _declared(content_length, limit)
+    async for chunk in chunks:
+        if inflater.received + len(chunk) > limit:
+            raise BodyError(413, f"body is larger than {limit} bytes")
+        inflater.feed(chunk)
+    return inflater.finish()
 
 
 def decode_documents(body: bytes, ndjson: bool) -> list[Any]:

@@ -15,6 +15,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from alerting.rulebook import RuleBook
+from guards.body import BodyLimitMiddleware, BodyLimits, BodyLimitSettings, RouteLimit
 from storage import Warehouse, WarehouseSettings, open_warehouse
 from tenancy.directory import Directory
 from tenancy.kafka_log import DirectoryFollower, DirectoryWriter, KeyedLogFollower, KeyedLogWriter
@@ -39,12 +40,14 @@ def create_app(
     rules_follower: KeyedLogFollower | None = None,
     rules_writer: KeyedLogWriter | None = None,
     ui_dir: Path | None = None,
+    limits: BodyLimitSettings | None = None,
 ) -> FastAPI:
     """The dashboard API over `warehouse`, keys checked against `directory`, which `follower` keeps
     current (started and stopped with the app) or the caller does; `clock` gives "now" (tests pin it).
     `writer` (started and stopped with the app) saves tenants' store settings; without one they are
     read-only. `rules` holds the alert rules (`rules_follower` keeps it current; `rules_writer` saves
-    changes; both started and stopped with the app)."""
+    changes; both started and stopped with the app). `limits`: request body limits (default: from the
+    environment)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -79,6 +82,7 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
     ui.install(app, ui_dir or ui.DEFAULT_UI_DIR)
+    app.add_middleware(BodyLimitMiddleware, limits=body_limits(limits or BodyLimitSettings()))
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:
@@ -90,6 +94,18 @@ def create_app(
         return {"status": "ok"}
 
     return app
+
+
+def body_limits(limits: BodyLimitSettings) -> BodyLimits:
+    """The body limit of each views route class: settings and admin routes, and every other route."""
+    return BodyLimits(
+        (
+            RouteLimit("settings", "/api/dashboard/*/settings", limits.admin_bytes),
+            RouteLimit("settings", "/api/dashboard/*/alerts/channels", limits.admin_bytes),
+            RouteLimit("admin", "/api/admin/**", limits.admin_bytes),
+        ),
+        default=limits.default_bytes,
+    )
 
 
 def main() -> None:

@@ -8,10 +8,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import TypeAdapter, ValidationError
 
-from ingest.accept import IngestResponse, accept, accept_valid, render
+from ingest.accept import IngestResponse, accept, accept_valid, render, sender, too_many
 from ingest.auth import require
-from ingest.errors import ApiError
-from ingest.parsing import BodyError, decode_documents, decompress, read_body
+from ingest.counting import more_documents_than
+from ingest.metering import Cost, admit, charged
+from ingest.parsing import Inflater, decode_documents, read_decoded
 from schemas.events import AnyEvent, Event
 from tenancy.directory import Principal
 
@@ -57,10 +58,15 @@ async def ingest_events(request: Request, principal: Annotated[Principal, Depend
     counted once downstream, so retrying after a timeout or a 503 is always safe.
     """
     settings = request.app.state.settings
-    try:
-        body = await read_body(request.stream(), request.headers.get("content-length"), settings.max_body_bytes)
-        raw = decompress(body, request.headers.get("content-encoding"), settings.max_body_bytes)
+    tenant_id = sender(principal)
+    admit(request, tenant_id)  # 429 before reading when the tenant has no token left
+    cost = Cost(Inflater(request.headers.get("content-encoding"), settings.max_body_bytes))
+    with charged(request, tenant_id, cost):
+        raw = await read_decoded(request.stream(), request.headers.get("content-length"), cost.inflater)
         ndjson = "ndjson" in request.headers.get("content-type", "")
+        if more_documents_than(raw, ndjson, settings.max_batch_events):  # before building any of them
+            cost.events = settings.max_batch_events + 1
+            raise too_many(request, "events")
         if not ndjson:
             # Fast path: a JSON array of valid events, validated in one pass. Anything else (a bad
             # event, a missing tenant_id, one object, malformed JSON) takes the per-event path,
@@ -69,10 +75,11 @@ async def ingest_events(request: Request, principal: Annotated[Principal, Depend
                 valid = _BATCH.validate_json(raw)
             except ValidationError:
                 valid = None
-            result = None if valid is None else await accept_valid(request, principal, valid, source="events")
-            if result is not None:
-                return render(result)
+            if valid is not None:
+                cost.events = len(valid)
+                result = await accept_valid(request, principal, valid, source="events")
+                if result is not None:
+                    return render(result)
         docs = decode_documents(raw, ndjson)
-    except BodyError as exc:
-        raise ApiError(exc.status, str(exc)) from exc
-    return render(await accept(request, principal, docs, source="events"))
+        cost.events = len(docs)
+        return render(await accept(request, principal, docs, source="events"))

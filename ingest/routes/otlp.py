@@ -20,12 +20,14 @@ from fastapi.responses import Response
 from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from ingest.accept import IngestResponse, accept
+from ingest.accept import IngestResponse, accept, sender, too_many
 from ingest.auth import require
+from ingest.counting import spans_over
 from ingest.errors import ApiError
+from ingest.metering import Cost, admit, charged
 from ingest.metrics import IngestMetrics
-from ingest.otlp import MappedSpan, decode_json, decode_protobuf, map_spans
-from ingest.parsing import BodyError, decompress, read_body
+from ingest.otlp import MappedSpan, decode_protobuf, json_spans_over, load_json, map_spans, request_from_json
+from ingest.parsing import Inflater, read_decoded
 from tenancy.directory import Principal
 
 router = APIRouter()
@@ -72,21 +74,31 @@ async def export_traces(request: Request, principal: Annotated[Principal, Depend
     A 200 means every accepted span is durable in the event log. Event ids derive from
     (trace_id, span_id), so an exporter's retry is counted once downstream.
     """
-    media_type = (request.headers.get("content-type") or PROTOBUF).split(";", 1)[0].strip().lower()
-    if media_type not in (PROTOBUF, JSON):
-        raise ApiError(415, f"unsupported Content-Type {media_type!r}; use {PROTOBUF} or {JSON}")
+    tenant_id = sender(principal)
+    admit(request, tenant_id)  # 429 before reading when the tenant has no token left
     settings = request.app.state.settings
-    try:
-        body = await read_body(request.stream(), request.headers.get("content-length"), settings.max_body_bytes)
-        raw = decompress(body, request.headers.get("content-encoding"), settings.max_body_bytes)
-    except BodyError as exc:
-        raise ApiError(exc.status, str(exc)) from exc
-    try:
-        export = decode_json(raw) if media_type == JSON else decode_protobuf(raw)
-    except ValueError as exc:
-        raise ApiError(400, str(exc)) from exc
-    mapped, skipped = map_spans(export)
-    outcome = await accept(request, principal, [m.event for m in mapped], source="otlp")
+    cost = Cost(Inflater(request.headers.get("content-encoding"), settings.max_body_bytes))
+    with charged(request, tenant_id, cost):
+        media_type = (request.headers.get("content-type") or PROTOBUF).split(";", 1)[0].strip().lower()
+        if media_type not in (PROTOBUF, JSON):
+            raise ApiError(415, f"unsupported Content-Type {media_type!r}; use {PROTOBUF} or {JSON}")
+        raw = await read_decoded(request.stream(), request.headers.get("content-length"), cost.inflater)
+        limit = settings.max_batch_events
+        try:
+            if media_type == JSON:
+                doc = load_json(raw)
+                over = json_spans_over(doc, limit)
+            else:
+                over = spans_over(raw, limit)  # on the wire, before decoding a span
+            if over is not None:  # spans are counted before any is mapped
+                cost.events = limit + 1
+                raise too_many(request, over)
+            export = request_from_json(doc) if media_type == JSON else decode_protobuf(raw)
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from exc
+        mapped, skipped = map_spans(export)
+        cost.events = len(mapped)
+        outcome = await accept(request, principal, [m.event for m in mapped], source="otlp")
     metrics: IngestMetrics = request.app.state.metrics
     metrics.skipped_spans.inc(skipped)  # after accept: a batch retried after 429/503 is counted once
     return export_response(outcome, mapped, media_type)

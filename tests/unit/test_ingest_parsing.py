@@ -90,3 +90,23 @@ async def test_read_body_refuses_a_declared_or_streamed_oversize_body() -> None:
         with pytest.raises(_BodyError) as info:
             await read_body(chunks(*parts), length, 4)
         assert (info.value.status, str(info.value)) == (413, "body is larger than 4 bytes")
+
+
+def test_gzip_is_inflated_as_it_arrives_and_refused_once_past_the_limit() -> None:
+    from ingest.parsing import Inflater
+
+    body = gzip.compress(b"a" * 3000) + gzip.compress(b"b" * 3000)
+    whole = Inflater("gzip", 6000)
+    for i in range(0, len(body), 7):  # members split anywhere
+        whole.feed(body[i : i + 7])
+    assert whole.finish() == b"a" * 3000 + b"b" * 3000
+    bomb = gzip.compress(b"\0" * 50_000_000)  # ~50 KB that inflates to 50 MB
+    inflater = Inflater("gzip", 10_000)
+    with pytest.raises(BodyError) as info:
+        for i in range(0, len(bomb), 1024):
+            inflater.feed(bomb[i : i + 1024])
+    assert (info.value.status, str(info.value)) == (413, "decompressed body is larger than 10000 bytes")
+    assert inflater.received <= 1024 and inflater.inflated == 10_001  # the first chunk was enough
+    with pytest.raises(BodyError) as info:
+        Inflater("gzip", 100).finish()
+    assert info.value.status == 400  # an empty body is no gzip stream

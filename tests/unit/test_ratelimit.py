@@ -133,3 +133,21 @@ def test_wait_grows_with_the_shortfall(events: int, wait: float) -> None:
     lim = limiter()
     assert lim.take("acme", 10, RATE, now=0.0) is None
     assert lim.take("acme", events, RATE, now=0.0) == wait
+
+
+def test_wait_tells_without_taking() -> None:
+    lim = limiter()
+    assert lim.wait("acme", 10, RATE, now=0.0) is None
+    assert lim.take("acme", 9, RATE, now=0.0) is None
+    assert lim.wait("acme", 1, RATE, now=0.0) is None
+    assert lim.wait("acme", 2, RATE, now=0.0) == 0.25
+    assert lim.take("acme", 1, RATE, now=0.0) is None  # the waits took nothing
+
+
+def test_a_charge_takes_what_is_left_and_never_goes_below_empty() -> None:
+    lim = limiter()
+    lim.charge("acme", 4, RATE, now=0.0)
+    assert lim.wait("acme", 6, RATE, now=0.0) is None and lim.wait("acme", 7, RATE, now=0.0) == 0.25
+    lim.charge("acme", 1000, RATE, now=0.0)
+    assert lim.wait("acme", 1, RATE, now=0.0) == 0.25  # empty, not in debt: one token a quarter second away
+    assert lim.take("acme", 1, RATE, now=0.25) is None
