@@ -33,6 +33,7 @@ from aiokafka import AIOKafkaProducer
 from deploy.chaos_workload import Expected, Workload, generate
 from deploy.topics import ensure_all_topics
 from storage.remote import RemoteWarehouse
+from storage.store_token import default_token_file
 
 KAFKA_SH = Path(__file__).with_name("kafka") / "kafka.sh"
 
@@ -256,7 +257,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     cluster.log(
         f"workload: {args.events} events + {workload.duplicates} re-sent, {workload.late} late, {args.tenants} tenants"
     )
-    store = RemoteWarehouse(env["TALLY_STORE_URL"])
+    store = RemoteWarehouse(env["TALLY_STORE_URL"], token_file=default_token_file(Path(env["TALLY_CHDB_PATH"])))
     try:
         cluster.kafka("start")
         bootstrap = env["TALLY_KAFKA_BOOTSTRAP"]
