@@ -56,6 +56,7 @@ from schemas.rollups import render_rollup_ddl
 from schemas.tenancy import TenantRecord
 from storage.chdb_store import ChdbWarehouse
 from storage.remote import RemoteWarehouse
+from storage.store_token import default_token_file
 from tenancy.kafka_log import DirectoryWriter
 
 MODELS = [
@@ -411,7 +412,7 @@ async def run(args: argparse.Namespace, bootstrap: str, tmp: Path) -> None:
                 procs.append(subprocess.Popen([str(BIN / f"tallystream-{role}")], env=env, stdout=log, stderr=log))
             if role == "store":
                 await wait_http(env["TALLY_STORE_URL"], procs[-1])
-        store = RemoteWarehouse(env["TALLY_STORE_URL"])
+        store = RemoteWarehouse(env["TALLY_STORE_URL"], token_file=default_token_file(Path(env["TALLY_CHDB_PATH"])))
         want = args.memory_tenants * 20
         while True:
             rows = await store.query("SELECT count() AS n FROM mem.events")

@@ -34,6 +34,7 @@ from deploy.chaos_cluster import Cluster, environment, replication_report
 from deploy.chaos_workload import Expected, Workload, generate
 from deploy.topics import ensure_all_topics
 from storage.remote import RemoteWarehouse
+from storage.store_token import default_token_file
 from tenancy.replication import for_local_cluster
 
 
@@ -210,7 +211,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     cluster.log(
         f"workload: {args.events} events + {workload.duplicates} re-sent, {workload.late} late, {args.tenants} tenants"
     )
-    store = RemoteWarehouse(env["TALLY_STORE_URL"])
+    store = RemoteWarehouse(env["TALLY_STORE_URL"], token_file=default_token_file(Path(env["TALLY_CHDB_PATH"])))
     stats = chaos_ingest.IngestStats()
     try:
         cluster.kafka("start")

@@ -104,9 +104,15 @@ class Stack:
             f"TALLY_DEMO_READ_KEY={keys.read}\n"
             f"TALLY_DEMO_ADMIN_KEY={keys.admin}\n"
             f"TALLY_ADMIN_KEY={keys.operator}\n"
-            f"TALLY_DASHBOARD_URL={self.views_url}/#key={keys.admin}&tenant={keys.tenant_id}\n"
+            f"TALLY_DASHBOARD_URL={dashboard_link(self.views_url, keys)}\n"
         )
         return path
+
+
+def dashboard_link(views_url: str, keys: DemoKeys) -> str:
+    """The demo sign-in link: the tenant's READ key, so an opened (or shared) link cannot change anything.
+    Settings and alert rules need TALLY_DEMO_ADMIN_KEY, entered at sign-in; the UI says so on a refused write."""
+    return f"{views_url}/#key={keys.read}&tenant={keys.tenant_id}"
 
 
 async def _report(views_url: str, read_key: str, stop: asyncio.Event) -> None:
@@ -144,7 +150,8 @@ async def _run(stack: Stack, rate: float, started: float) -> None:
     env_file = stack.write_demo_env(keys)
     print(
         f"\ntallystream is up in {time.monotonic() - started:.1f}s\n"
-        f"  dashboard: {stack.views_url}/ — open TALLY_DASHBOARD_URL from {env_file} to sign in as the demo tenant\n"
+        f"  dashboard: {stack.views_url}/ — open TALLY_DASHBOARD_URL from {env_file} to sign in as the demo tenant "
+        "(read-only; sign in with TALLY_DEMO_ADMIN_KEY to change settings and alerts)\n"
         f"  overview:  {stack.views_url}/api/dashboard/demo/overview\n"
         f"  costs:     {stack.views_url}/api/dashboard/demo/costs?days=7\n"
         f"  API docs:  {stack.views_url}/docs\n"

@@ -19,6 +19,10 @@ LATE = Counter(
     "Events later than the allowed lateness: stored raw, counted under type late; reconcile fixes their rollups.",
 )
 UNKNOWN_MODEL = Counter("tally_worker_unknown_model", "llm_call events whose model has no known price.")
+UNKNOWN_MODELS_BUCKETED = Counter(
+    "tally_worker_unknown_models_bucketed",
+    "llm_call events of an unknown model stored as '(other unknown models)': the tenant passed its distinct cap.",
+)
 INSERT_RETRIES = Counter("tally_worker_insert_retries", "Failed warehouse inserts (each is retried).")
 ALERT_EVALUATION = Histogram(
     "tally_alert_evaluation_seconds",

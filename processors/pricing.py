@@ -4,6 +4,12 @@ The price lookup (provider, model) -> genai-prices model is cached; a model gena
 know is cached as unknown too, and its calls are marked `unknown_model`: visible and counted,
 never silently $0. Amounts are Decimals quantised to 12 places (pico-USD), half-even.
 
+Bounded whatever tenants send (processors/settings.py `PricingSettings`): the lookup cache keeps the
+most recently used `price_cache_size` entries, and a tenant's calls are stored under at most
+`unknown_models_per_tenant` distinct unknown model names (since this worker started); calls of
+further unknown models are stored under `OTHER_UNKNOWN_MODELS`, still `unknown_model`, and counted
+in `tally_worker_unknown_models_bucketed`.
+
 Hot path: genai-prices' general calculation costs ~200 µs an event. Most models' prices are
 linear in each token count, so per model price in force we ask the library once for its cost of
 zero usage and of a million tokens of each kind, check those rates against the library on a probe
@@ -13,18 +19,24 @@ reproduce exactly, go through the library's own calculation every time.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from genai_prices import Usage, data_snapshot
+from genai_prices.data_snapshot import find_provider_by_id
 from genai_prices.types import TieredPrices
 
+from processors import metrics
+from processors.settings import PricingSettings
 from schemas.tenancy import PriceOverride
 from schemas.types import USD_QUANTUM, PriceStatus
 
 ZERO_USD = Decimal(0).quantize(USD_QUANTUM)
+OTHER_UNKNOWN_MODELS = "(other unknown models)"
+"""The model name calls of a tenant's unknown models beyond its cap are stored under."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,10 +45,13 @@ class Price:
 
     cost_usd: Decimal
     status: PriceStatus
+    stored_model: str | None = None
+    """The model name to store instead of the one sent (`OTHER_UNKNOWN_MODELS`), or None."""
 
 
 NOT_APPLICABLE = Price(ZERO_USD, "not_applicable")
 UNKNOWN_MODEL = Price(ZERO_USD, "unknown_model")
+BUCKETED_UNKNOWN_MODEL = Price(ZERO_USD, "unknown_model", OTHER_UNKNOWN_MODELS)
 
 
 _MTOK = 1_000_000
@@ -81,26 +96,82 @@ def linear_rates(model_price: Any) -> LinearRates | None:
     return rates if probe == total(**_PROBE) else None
 
 
-class PriceBook:
-    """Prices LLM usage; one instance per worker, its cache lives as long as the worker."""
+def find_provider_model(provider_id: str, model: str) -> tuple[Any, Any] | None:
+    """genai-prices' `find_provider_model(model, None, provider_id, None)`, without its caches.
 
-    def __init__(self) -> None:
-        self._models: dict[tuple[str, str], tuple[Any, Any] | None] = {}
+    The snapshot's own lookup remembers every distinct name it is asked about, found or not
+    (`_provider_cache`, `_provider_misses`, `_lookup_cache`, none bounded): random model names would
+    grow it without end. Same matching, provider first then model; `PriceBook` caches the result.
+    """
+    snapshot = data_snapshot.get_snapshot()
+    model_ref = model.lower()
+    if provider_id.lower() == "litellm" and "/" in model_ref:
+        actual_provider, actual_model = model_ref.split("/", 1)
+        if actual_provider and find_provider_by_id(snapshot.providers, actual_provider):
+            provider_id, model_ref = actual_provider, actual_model
+    provider = find_provider_by_id(snapshot.providers, provider_id)
+    if provider is None and provider_id.lower() == "litellm":
+        matching = (p for p in snapshot.providers if p.model_match is not None and p.model_match.is_match(model_ref))
+        provider = next(matching, None)
+    if provider is None:
+        return None
+    found = provider.find_model(model_ref, all_providers=snapshot.providers)
+    return (provider, found) if found is not None else None
+
+
+class PriceBook:
+    """Prices LLM usage; one instance per worker, its memory bounded by `PricingSettings`."""
+
+    def __init__(self, settings: PricingSettings | None = None) -> None:
+        self.settings = settings or PricingSettings()
+        self._models: OrderedDict[tuple[str, str], tuple[Any, Any] | None] = OrderedDict()
         # id(model price) -> (model price, its linear rates or None); the object is kept so its id stays unique.
+        # Bounded by the price snapshot: only prices of models genai-prices knows get here.
         self._rates: dict[int, tuple[Any, LinearRates | None]] = {}
+        # tenant -> hashes of the (provider, model) pairs of its unknown models stored under their own name
+        self._unknown: OrderedDict[str, set[int]] = OrderedDict()
+
+    @property
+    def cached_lookups(self) -> int:
+        return len(self._models)
+
+    @property
+    def tracked_unknown(self) -> dict[str, int]:
+        """Per tenant, how many distinct unknown models its calls are stored under."""
+        return {tenant: len(seen) for tenant, seen in self._unknown.items()}
 
     def _lookup(self, provider: str, model: str) -> tuple[Any, Any] | None:
         key = (provider, model)
         try:
-            return self._models[key]
+            found = self._models[key]
         except KeyError:
             pass
-        try:
-            found = data_snapshot.get_snapshot().find_provider_model(model, None, provider, None)
-        except LookupError:
-            found = None
+        else:
+            self._models.move_to_end(key)
+            return found
+        found = find_provider_model(provider, model)
         self._models[key] = found
+        if len(self._models) > self.settings.price_cache_size:
+            self._models.popitem(last=False)
         return found
+
+    def _unknown_price(self, tenant_id: str, provider: str, model: str) -> Price:
+        """UNKNOWN_MODEL under the model's own name while the tenant is under its cap, else bucketed."""
+        seen = self._unknown.get(tenant_id)
+        if seen is None:
+            seen = self._unknown[tenant_id] = set()
+            if len(self._unknown) > self.settings.pricing_tenants_tracked:
+                self._unknown.popitem(last=False)
+        else:
+            self._unknown.move_to_end(tenant_id)
+        pair = hash((provider, model))
+        if pair in seen:
+            return UNKNOWN_MODEL
+        if len(seen) < self.settings.unknown_models_per_tenant:
+            seen.add(pair)
+            return UNKNOWN_MODEL
+        metrics.UNKNOWN_MODELS_BUCKETED.inc()
+        return BUCKETED_UNKNOWN_MODEL
 
     def knows(self, provider: str, model: str) -> bool:
         """Whether genai-prices has a price for this provider and model."""
@@ -111,6 +182,7 @@ class PriceBook:
         *,
         provider: str,
         model: str,
+        tenant_id: str = "",
         input_tokens: int,
         output_tokens: int,
         cached_input_tokens: int,
@@ -123,13 +195,14 @@ class PriceBook:
         `input_tokens` includes `cached_input_tokens` and `output_tokens` includes reasoning tokens,
         which is how genai-prices defines usage: cached reads are priced at the model's cache-read
         rate, reasoning at the output rate. `audio_seconds` prices models billed by duration
-        (Whisper: genai-prices' per-hour audio price).
+        (Whisper: genai-prices' per-hour audio price). An unknown model of `tenant_id` beyond its
+        cap comes back with `stored_model` set (`OTHER_UNKNOWN_MODELS`).
         """
         if override is not None:
             return _override_price(override, input_tokens, cached_input_tokens, output_tokens, audio_seconds)
         found = self._lookup(provider, model)
         if found is None:
-            return UNKNOWN_MODEL
+            return self._unknown_price(tenant_id, provider, model)
         provider_info, model_info = found
         model_price = model_info.get_prices(at)
         cached = self._rates.get(id(model_price))

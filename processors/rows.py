@@ -149,6 +149,7 @@ def event_row(event: AnyEvent, book: PriceBook, ingested_at: str, overrides: Ove
     row.update(_type_columns(event))
     if isinstance(event, LlmCall):
         price = book.price_llm_call(
+            tenant_id=event.tenant_id,
             provider=event.provider,
             model=event.model,
             input_tokens=event.input_tokens,
@@ -159,6 +160,8 @@ def event_row(event: AnyEvent, book: PriceBook, ingested_at: str, overrides: Ove
             override=overrides(event.tenant_id, event.provider, event.model),
         )
         row.update(cost_usd=price.cost_usd, price_status=price.status)
+        if price.stored_model is not None:  # a tenant's unknown models beyond its cap: one name (pricing.py)
+            row["model"] = price.stored_model
     return row
 
 

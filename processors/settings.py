@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas import topics
 from tenancy.replication import KafkaReplicationSettings
@@ -50,3 +50,17 @@ class WorkerSettings(KafkaReplicationSettings):
     data_dir: Path = Path("var/faust")
     """Faust's local data folder."""
     log_level: str = "info"
+
+
+class PricingSettings(BaseSettings):
+    """How much the worker remembers about model names (`PriceBook`): bounded, whatever tenants send."""
+
+    model_config = SettingsConfigDict(env_prefix="TALLY_", extra="ignore")
+
+    unknown_models_per_tenant: int = Field(default=100, ge=1, le=100_000)
+    """Distinct unknown models a tenant's calls are stored under; calls of further unknown models are stored
+    under the model "(other unknown models)", still unpriced (counted in tally_worker_unknown_models_bucketed)."""
+    price_cache_size: int = Field(default=4096, ge=16, le=1_000_000)
+    """(provider, model) price lookups kept (least recently used dropped first)."""
+    pricing_tenants_tracked: int = Field(default=20_000, ge=1, le=10_000_000)
+    """Tenants whose distinct unknown models are remembered (least recently seen dropped first)."""

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from storage.base import Row, ThreadConfined, WarehouseError, encode_json_each_row
+from storage.chdb_access import write_engine_config
 from storage.codec import decode_json_compact
 
 _SESSION_SETTINGS = (
@@ -30,15 +31,22 @@ def _param_text(value: Any) -> Any:
 
 
 class ChdbWarehouse(ThreadConfined):
-    """ClickHouse engine in-process, data under `path`."""
+    """ClickHouse engine in-process, data under `path`.
 
-    def __init__(self, path: Path) -> None:
+    With `fenced_database`, the engine runs with only the roles' grants on that database
+    (storage/chdb_access.py): how `tallystream-store` serves it to other processes.
+    """
+
+    def __init__(self, path: Path, fenced_database: str | None = None) -> None:
         super().__init__("chdb")
         from chdb import session  # imported here: loading the engine is heavy
 
         path.mkdir(parents=True, exist_ok=True)
+        settings = list(_SESSION_SETTINGS)
+        if fenced_database is not None:
+            settings.append(f"config-file={write_engine_config(path, fenced_database)}")
         self._session = session.Session(  # type: ignore[no-untyped-call]
-            f"{path}?{'&'.join(_SESSION_SETTINGS)}"
+            f"{path}?{'&'.join(settings)}"
         )
 
     def _query_sync(self, sql: str, fmt: str, params: Mapping[str, Any] | None) -> bytes:

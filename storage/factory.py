@@ -11,6 +11,7 @@ from schemas.ddl import check_identifier, render_ddl
 from schemas.ddl_alerts import render_alert_ddl
 from schemas.rollups import render_rollup_ddl
 from storage.base import Warehouse
+from storage.store_token import default_token_file
 
 
 class WarehouseSettings(BaseSettings):
@@ -23,7 +24,9 @@ class WarehouseSettings(BaseSettings):
     store_url: str | None = None
     """A `tallystream-store` process serving the embedded engine to this one (local multi-process)."""
     store_token: SecretStr | None = None
-    """Bearer token of the store, if it requires one."""
+    """Bearer token of the store; unset: read from `store_token_file`."""
+    store_token_file: Path | None = None
+    """File holding the store's token; unset: `store.token` in `chdb_path` (the store writes it there)."""
     chdb_path: Path = Path("var/chdb")
     """Data folder of the embedded engine."""
     database: str = "tallystream"
@@ -40,6 +43,11 @@ class WarehouseSettings(BaseSettings):
     """How long an event id is remembered: a re-send within this window is dropped."""
 
 
+def store_token_file(settings: WarehouseSettings) -> Path:
+    """Where the store's token is written and read when not given: one rule for the store and its clients."""
+    return settings.store_token_file or default_token_file(settings.chdb_path)
+
+
 async def open_warehouse(settings: WarehouseSettings) -> Warehouse:
     """Connect to the configured warehouse and create the schema if needed."""
     check_identifier(settings.database)
@@ -48,7 +56,7 @@ async def open_warehouse(settings: WarehouseSettings) -> Warehouse:
         from storage.remote import RemoteWarehouse
 
         token = settings.store_token.get_secret_value() if settings.store_token else None
-        warehouse = RemoteWarehouse(settings.store_url, token)
+        warehouse = RemoteWarehouse(settings.store_url, token, token_file=store_token_file(settings))
     elif settings.clickhouse_url is not None:
         from storage.server_store import ClickHouseServerWarehouse
 
@@ -57,14 +65,22 @@ async def open_warehouse(settings: WarehouseSettings) -> Warehouse:
         from storage.chdb_store import ChdbWarehouse
 
         warehouse = ChdbWarehouse(settings.chdb_path)
+    await create_schema(warehouse, settings)
+    return warehouse
+
+
+def schema_statements(settings: WarehouseSettings) -> list[str]:
+    """The statements that create (or upgrade) tallystream's schema, idempotently."""
     rollup_retention = {
         "minute": settings.rollup_minute_retention_days,
         "hour": settings.rollup_hour_retention_days,
         "day": settings.rollup_day_retention_days,
     }
     statements = render_ddl(settings.database, settings.raw_retention_days, settings.dedup_window_days)
-    for statement in (
-        statements + render_rollup_ddl(settings.database, rollup_retention) + render_alert_ddl(settings.database)
-    ):
+    return statements + render_rollup_ddl(settings.database, rollup_retention) + render_alert_ddl(settings.database)
+
+
+async def create_schema(warehouse: Warehouse, settings: WarehouseSettings) -> None:
+    """Create (or upgrade) the schema in `warehouse`."""
+    for statement in schema_statements(settings):
         await warehouse.execute(statement)
-    return warehouse

@@ -1,4 +1,8 @@
-"""The storage adapter on the real embedded engine: schema, exact decimals, idempotent replays."""
+"""The storage adapter on the real embedded engine: schema, exact decimals, idempotent replays.
+
+Each test runs twice: on the engine in this process, and on a real `tallystream-store` over HTTP
+(with the token it writes beside its data, read by the client from there).
+"""
 
 from __future__ import annotations
 
@@ -14,17 +18,24 @@ from processors.rows import build_batch
 from storage import WarehouseError, WarehouseSettings, open_warehouse
 from tests.factories import llm_call, message
 from tests.rates import expected_cost
+from tests.storeproc import run_store
 
 # Recent: rows older than the raw retention (30 days) are dropped by the table TTL.
 TS = datetime.now(UTC).replace(microsecond=0)
 
 
-@pytest.fixture
-async def warehouse(tmp_path: Path, unique: str):
+@pytest.fixture(params=["embedded", "store"])
+async def warehouse(request: pytest.FixtureRequest, tmp_path: Path, unique: str):
     settings = WarehouseSettings(chdb_path=tmp_path / "chdb", database=unique, clickhouse_url=None)
-    wh = await open_warehouse(settings)
-    yield wh, unique
-    await wh.close()
+    if request.param == "embedded":
+        wh = await open_warehouse(settings)
+        yield wh, unique
+        await wh.close()
+        return
+    with run_store(tmp_path, unique) as store:
+        wh = await open_warehouse(settings.model_copy(update={"store_url": store.url}))
+        yield wh, unique
+        await wh.close()
 
 
 async def test_replayed_batch_is_counted_once_with_exact_cost(warehouse) -> None:
