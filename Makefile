@@ -110,6 +110,10 @@ clean: ## Remove local data (var/) but keep the venv and the broker jars
 chaos: install ## 200k events through worker SIGKILLs, a broker restart and a store outage; exits 1 unless totals are exact
 	$(BIN)/tallystream-chaos --events 200000 --seconds 90
 
+.PHONY: cluster-test
+cluster-test: install ## A 3-broker KRaft cluster from the project's scripts: one broker killed for good mid-run, totals exact
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/integration/test_cluster_failover.py
+
 .PHONY: bench-slice
 bench-slice: install ## Throughput of the worker vs raw aiokafka consume, on the local broker
 	bash deploy/kafka/kafka.sh start
