@@ -1,18 +1,22 @@
 """`tallystream-store`: the embedded ClickHouse engine (chDB) served to other local processes.
 
 Owns the chDB files (`TALLY_CHDB_PATH`), creates the schema, and answers `POST /v1/execute`
-(`{"sql"}`: the schema statements), `/v1/insert?table=db.t` (JSONEachRow body, `application/x-ndjson`)
-and `/v1/query` (`{"sql", "params"}` -> JSONCompact) for workers and views started with
-`TALLY_STORE_URL`. For development, tests and the chaos command; production uses a ClickHouse server
-(`CLICKHOUSE_URL`).
+(`{"sql"}`: the schema statements), `/v1/insert?table=db.t` (JSONEachRow body, `application/x-ndjson`),
+`/v1/insert-arrow?table=db.t` (an Arrow IPC stream, `application/vnd.apache.arrow.stream`, for the
+tables written in Arrow batches: events and rollups) and `/v1/query` (`{"sql", "params"}` ->
+JSONCompact) for workers and views started with `TALLY_STORE_URL`. For development, tests and the
+chaos command; production uses a ClickHouse server (`CLICKHOUSE_URL`).
 
 Fences, in the order a request meets them:
+- a body over `TALLY_STORE_MAX_BODY_BYTES` is refused with 413 before anything else reads it;
 - binds 127.0.0.1 (`TALLY_STORE_HOST`); a `Host` header other than the bound loopback names (or
   `TALLY_STORE_ALLOWED_HOSTS`) is refused with 421, so a DNS-rebound browser page gets nothing;
 - a bearer token always (401): `TALLY_STORE_TOKEN`, else the file `TALLY_STORE_TOKEN_FILE` (default
   `<TALLY_CHDB_PATH>/store.token`, made 0600 when missing), compared in constant time, never logged;
 - only its own content types (415): a browser's no-preflight POST (text/plain, form) is refused;
-- only the statement shapes the roles send (403, storage/sql_guard.py);
+- only the statement shapes the roles send (403, storage/sql_guard.py); an Arrow batch only into a
+  table of tallystream's database written in Arrow batches (403), well formed (400) and with that
+  table's columns and types (400);
 - an engine holding only the roles' grants on tallystream's database (storage/chdb_access.py).
 """
 
@@ -33,8 +37,10 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from guards.body import BodyLimitMiddleware, BodyLimits
 from schemas.ddl import check_identifier
 from storage import WarehouseError, WarehouseSettings
+from storage.arrow_batches import ARROW_STREAM, UnknownArrowTable, from_ipc_stream, table_schema
 from storage.chdb_store import ChdbWarehouse
 from storage.factory import create_schema, store_token_file
 from storage.remote import JSON, NDJSON
@@ -59,6 +65,8 @@ class StoreSettings(BaseSettings):
     port: int = Field(default=8123, ge=0, le=65535)
     allowed_hosts: str = ""
     """Comma-separated host names the `Host` header may carry, besides the bound loopback names."""
+    max_body_bytes: int = Field(default=256 * 1024 * 1024, ge=1024 * 1024)
+    """Largest request body (an insert batch, JSON or Arrow); larger is refused with 413."""
 
 
 def allowed_host_names(settings: StoreSettings) -> frozenset[str]:
@@ -124,7 +132,13 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message[:2000]}, status_code=status)
 
 
-def create_app(warehouse_settings: WarehouseSettings, token: str, allowed_hosts: frozenset[str], port: int) -> FastAPI:
+def create_app(
+    warehouse_settings: WarehouseSettings,
+    token: str,
+    allowed_hosts: frozenset[str],
+    port: int,
+    max_body_bytes: int = StoreSettings.model_fields["max_body_bytes"].default,
+) -> FastAPI:
     engine: dict[str, ChdbWarehouse] = {}
     table_functions: set[str] = set()
     database = check_identifier(warehouse_settings.database)
@@ -149,7 +163,7 @@ def create_app(warehouse_settings: WarehouseSettings, token: str, allowed_hosts:
 
     app = FastAPI(title="tallystream store", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
     expected = f"Bearer {token}".encode()
-    content_types = {"/v1/execute": JSON, "/v1/query": JSON, "/v1/insert": NDJSON}
+    content_types = {"/v1/execute": JSON, "/v1/query": JSON, "/v1/insert": NDJSON, "/v1/insert-arrow": ARROW_STREAM}
 
     @app.middleware("http")
     async def fence(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -184,6 +198,19 @@ def create_app(warehouse_settings: WarehouseSettings, token: str, allowed_hosts:
         await engine["chdb"].insert_json_each_row(_check_table(table, database), await request.body())
         return Response(b"", media_type="text/plain")
 
+    @app.post("/v1/insert-arrow")
+    async def insert_arrow(request: Request, table: str) -> Response:
+        qualified = _check_table(table, database)
+        try:
+            schema = table_schema(qualified)
+        except UnknownArrowTable as exc:
+            raise RefusedStatement(str(exc)) from exc
+        batch = from_ipc_stream(await request.body())
+        if batch.schema.names != schema.names:
+            raise ValueError(f"the batch's columns are not those of {qualified}, in table order: {schema.names}")
+        await engine["chdb"].insert_arrow(qualified, batch)
+        return Response(b"", media_type="text/plain")
+
     @app.post("/v1/query")
     async def query(request: Request) -> Response:
         sql, params = _json_body(await request.body())
@@ -195,6 +222,8 @@ def create_app(warehouse_settings: WarehouseSettings, token: str, allowed_hosts:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    # outermost: an oversized body is refused before the token is checked or a byte of it is read
+    app.add_middleware(BodyLimitMiddleware, limits=BodyLimits((), default=max_body_bytes))
     return app
 
 
@@ -212,7 +241,13 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = StoreSettings()
     warehouse_settings = WarehouseSettings()
-    app = create_app(warehouse_settings, store_token(warehouse_settings), allowed_host_names(settings), settings.port)
+    app = create_app(
+        warehouse_settings,
+        store_token(warehouse_settings),
+        allowed_host_names(settings),
+        settings.port,
+        settings.max_body_bytes,
+    )
     log.info("store on http://%s:%d", settings.host, settings.port)
     asyncio.run(
         uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning")).serve()

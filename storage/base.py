@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 import orjson
+import pyarrow as pa  # type: ignore[import-untyped]
 
 Row = dict[str, Any]
 
@@ -27,6 +28,14 @@ class Warehouse(Protocol):
 
     async def insert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
         """Insert rows in one statement; keys are column names."""
+
+    async def insert_arrow(self, table: str, data: pa.Table) -> None:
+        """Insert an Arrow batch in one statement, never through a text format.
+
+        `table` is `database.table` of a table written in Arrow batches (schemas/arrow.py
+        `TABLE_SCHEMAS`); `data` has its columns, with its Arrow types or types that cast to them
+        without loss (storage/arrow_batches.py `prepare_batch`: ValueError otherwise).
+        """
 
     async def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         """Run a SELECT and return its rows with Python values (Decimal for decimals)."""

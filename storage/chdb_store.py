@@ -10,6 +10,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa  # type: ignore[import-untyped]
+
+from storage.arrow_batches import insert_select_sql, prepare_batch
 from storage.base import Row, ThreadConfined, WarehouseError, encode_json_each_row
 from storage.chdb_access import write_engine_config
 from storage.codec import decode_json_compact
@@ -20,6 +23,10 @@ _SESSION_SETTINGS = (
     "date_time_output_format=iso",
     "session_timezone=UTC",
 )
+
+
+_ARROW_SOURCE = "tally_arrow_batch"
+"""Name of the local variable holding a batch while `Python(...)` reads it."""
 
 
 def _param_text(value: Any) -> Any:
@@ -69,6 +76,21 @@ class ChdbWarehouse(ThreadConfined):
         """Insert rows already encoded as JSONEachRow."""
         sql = f"INSERT INTO {table} FORMAT JSONEachRow\n{body.decode()}"
         await self._run(self._query_sync, sql, "CSV", None)
+
+    async def insert_arrow(self, table: str, data: pa.Table) -> None:
+        """Insert an Arrow batch: `INSERT ... SELECT ... FROM Python(batch)`, no text encoding on the way.
+
+        Runs on the engine's thread; chDB releases the GIL while the statement runs, so the caller's
+        event loop (and the next batch's computation) keeps the other core.
+        """
+        batch = prepare_batch(table, data)
+        if batch.num_rows:
+            await self._run(self._insert_arrow_sync, insert_select_sql(table, batch.schema.names, _ARROW_SOURCE), batch)
+
+    def _insert_arrow_sync(self, sql: str, batch: pa.Table) -> None:
+        # chDB's Python() table function finds the batch by name among the calling frame's locals
+        tally_arrow_batch = batch  # noqa: F841 - read by the engine through `Python(tally_arrow_batch)`
+        self._query_sync(sql, "CSV", None)
 
     async def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         return decode_json_compact(await self.query_json_compact(sql, params))

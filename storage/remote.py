@@ -2,8 +2,9 @@
 
 With chDB, the process that writes is the process that reads. `tallystream-store` is that process
 when several processes need the data (worker processes sharing a topic, a separate views process,
-the chaos command killing workers): it owns the chDB files and serves `execute`, `insert` and
-`query` to the others. In production, point `CLICKHOUSE_URL` at a ClickHouse server instead.
+the chaos command killing workers): it owns the chDB files and serves `execute`, `insert`,
+`insert_arrow` (an Arrow IPC stream) and `query` to the others. In production, point
+`CLICKHOUSE_URL` at a ClickHouse server instead.
 
 Every request carries the store's bearer token: given (`TALLY_STORE_TOKEN`), or read from the file
 the store writes (`TALLY_STORE_TOKEN_FILE`, default `<TALLY_CHDB_PATH>/store.token`) when first
@@ -18,7 +19,9 @@ from typing import Any, Final
 
 import httpx
 import orjson
+import pyarrow as pa  # type: ignore[import-untyped]
 
+from storage.arrow_batches import ARROW_STREAM, prepare_batch, to_ipc_stream
 from storage.base import Row, WarehouseError, encode_json_each_row
 from storage.codec import decode_json_compact
 from storage.store_token import read_token_file
@@ -73,6 +76,12 @@ class RemoteWarehouse:
     async def insert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
             await self._post("/v1/insert", encode_json_each_row(rows), NDJSON, {"table": table})
+
+    async def insert_arrow(self, table: str, data: pa.Table) -> None:
+        """Send an Arrow batch as an Arrow IPC stream; the store inserts it through the engine's Arrow path."""
+        batch = prepare_batch(table, data)
+        if batch.num_rows:
+            await self._post("/v1/insert-arrow", to_ipc_stream(batch), ARROW_STREAM, {"table": table})
 
     async def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         body = orjson.dumps({"sql": sql, "params": dict(params or {})})
