@@ -293,9 +293,9 @@ class PriceTable:
     def _unknown_models(self, calls: pl.DataFrame, out: pl.DataFrame) -> pl.DataFrame:
         """Unknown models under `PriceBook`'s per-tenant cap, as if each row had been priced in order.
 
-        Each distinct (tenant, provider, model) asks the book once, in order of first appearance: the
-        same answers, and the same count of bucketed calls, as one call per row, unless the book would
-        forget a tenant during the batch (more tenants than `pricing_tenants_tracked`): then row by row.
+        Each distinct (tenant, provider, model) asks the book once: the same answers, the same count of
+        bucketed calls and the same book afterwards as one call per row, unless the book could forget a
+        tenant during the batch (more tenants than `pricing_tenants_tracked`): then row by row.
         """
         unknown = out.get_column("price_status") == "unknown_model"
         if not unknown.any():
@@ -306,20 +306,21 @@ class PriceTable:
         if self.book.tenants_tracked + tenants > self.book.settings.pricing_tenants_tracked:
             stored = [self._ask_unknown(t, p, m) for _, t, p, m in rows.iter_rows()]
             return out.with_columns(model=out.get_column("model").scatter(rows.get_column("row"), stored))
-        keys = rows.group_by("tenant_id", "provider", "model", maintain_order=True).agg(
-            first=pl.col("row").first(), last=pl.col("row").last(), n=pl.len()
+        # Tenants are independent while none is forgotten; a tenant's models are asked in order of first
+        # appearance (who gets under the cap), tenants in order of their last unknown call (the book keeps
+        # the least recently seen first), so the book ends as it would after one call per row.
+        keys = (
+            rows.group_by("tenant_id", "provider", "model", maintain_order=True)
+            .agg(first=pl.col("row").first(), last=pl.col("row").last(), n=pl.len())
+            .with_columns(tenant_last=pl.col("last").max().over("tenant_id"))
+            .sort("tenant_last", "first")
         )
         stored = [self._ask_unknown(t, p, m) for t, p, m, *_ in keys.iter_rows()]
         keys = keys.with_columns(stored_model=pl.Series(stored, dtype=pl.String))
         bucketed = keys.filter(pl.col("stored_model") != pl.col("model"))
         extra = int(bucketed.get_column("n").sum()) - bucketed.height
-        if extra:
+        if extra:  # one call per bucketed row counted, as row by row
             metrics.UNKNOWN_MODELS_BUCKETED.inc(extra)
-        # the book remembers tenants least recently seen first: touch them in order of their last unknown call
-        admitted = keys.filter(pl.col("stored_model") == pl.col("model"))
-        latest = admitted.group_by("tenant_id").agg(pl.col("provider", "model", "last").sort_by("last").last())
-        for tenant, provider, model, _ in latest.sort("last").iter_rows():
-            self._ask_unknown(tenant, provider, model)
         per_row = rows.join(
             keys.select("tenant_id", "provider", "model", "stored_model"),
             on=["tenant_id", "provider", "model"],
