@@ -132,6 +132,9 @@ class PriceTable:
                 columns[f"above{j}"] = pl.Series(above, dtype=pl.Int64)
                 for name in _RATE_COLUMNS:
                     columns[f"{name}{j}"] = pl.Series([getattr(s, name) for s in segs], dtype=pl.Int128)
+                for name in _RATE_COLUMNS[:4]:  # the same in whole pico-dollars where they are (Int64)
+                    columns[f"{name}_p{j}"] = pl.Series([getattr(s, name) // UNITS_PER_PICO for s in segs])
+            columns["whole_pico"] = pl.Series([_whole_pico(r) for r in rows])
             columns["per"] = pl.Series([10**6 * r.audio_per for r in rows], dtype=pl.Int128)
             columns["min_us"] = pl.Series([r.audio_min_us for r in rows], dtype=pl.Int64)
             columns["exact"] = pl.Series([p.rates is not None for p in self._rates])
@@ -175,21 +178,16 @@ class PriceTable:
         pids: list[int] = []
         schedules: list[int] = []
         self._batch_schedules: list[Schedule] = []
+        genai: dict[tuple[str, str], tuple[str, int, int]] = {}  # (provider, model) -> status, pid, sid
         for tenant, provider, model in uniq.iter_rows():
-            pid, sid = 0, -1
             if provider is None or model is None:
-                status = "not_applicable"
+                status, pid, sid = "not_applicable", 0, -1
             elif (override := overrides(tenant, provider, model) if overrides else None) is not None:
-                status, pid = "tenant_price", self._override_period(override)
-            elif (found := self.book.lookup(provider, model)) is None:
-                status = "unknown_model"
+                status, pid, sid = "tenant_price", self._override_period(override), -1
+            elif (known := genai.get((provider, model))) is not None:
+                status, pid, sid = known
             else:
-                status, schedule = "priced", self._schedule_of((provider, model), found)
-                if schedule.dated:
-                    pid, sid = -1, len(self._batch_schedules)
-                    self._batch_schedules.append(schedule)
-                else:
-                    pid = self._genai_period(schedule, _EPOCH)
+                status, pid, sid = genai[provider, model] = self._genai_key(provider, model)
             statuses.append(status)
             pids.append(pid)
             schedules.append(sid)
@@ -204,6 +202,15 @@ class PriceTable:
             stored_model=pl.col("model"),
             **bounds,
         )
+
+    def _genai_key(self, provider: str, model: str) -> tuple[str, int, int]:
+        if (found := self.book.lookup(provider, model)) is None:
+            return "unknown_model", 0, -1
+        schedule = self._schedule_of((provider, model), found)
+        if not schedule.dated:
+            return "priced", self._genai_period(schedule, _EPOCH), -1
+        self._batch_schedules.append(schedule)
+        return "priced", -1, len(self._batch_schedules) - 1
 
     def _boundary(self, sid: int, k: int) -> int:
         if sid < 0:
@@ -253,7 +260,12 @@ class PriceTable:
         audio_us = (seconds * 10**6).round().cast(pl.Int64)
         exact_audio = audio_us.cast(pl.Float64) / 10**6 == seconds
         vector = pl.col("exact") & (pl.col("cached_input_tokens") <= pl.col("input_tokens")) & exact_audio
-        if (calls.get_column("audio_seconds").max() or 0) == 0:
+        no_audio = (calls.get_column("audio_seconds").max() or 0) == 0
+        if no_audio and frame.get_column("whole_pico").all():  # whole pico-dollars a token: no rounding
+            i64, o64, c64 = (pl.col(name) for name in _TOKENS)
+            pico = pick("base_p") + (i64 - c64) * pick("uncached_p") + c64 * pick("cached_p") + o64 * pick("output_p")
+            return frame.select(pico=pico, vector=vector)
+        if no_audio:
             q, rem, den = tokens // UNITS_PER_PICO, tokens % UNITS_PER_PICO, pl.lit(UNITS_PER_PICO, pl.Int128)
             frame = frame.select(q=q, rem=rem, den=den, vector=vector)
         else:
@@ -337,6 +349,13 @@ class PriceTable:
             at=_EPOCH,
         )  # fmt: skip
         return price.stored_model or model
+
+
+def _whole_pico(rates: Rates) -> bool:
+    """Rates in whole pico-dollars, small enough that no Int64 sum of the contract's counts overflows."""
+    rates_of = [(s.base, s.uncached, s.cached, s.output) for s in rates.segments]
+    small = all(3 * MAX_TOKENS * max(r) + r[0] < INT64_MAX * UNITS_PER_PICO for r in rates_of)
+    return small and all(v % UNITS_PER_PICO == 0 for r in rates_of for v in r)
 
 
 def _check_bounds(calls: pl.DataFrame) -> None:
