@@ -140,6 +140,15 @@ class PriceBook:
         """Per tenant, how many distinct unknown models its calls are stored under."""
         return {tenant: len(seen) for tenant, seen in self._unknown.items()}
 
+    @property
+    def tenants_tracked(self) -> int:
+        """How many tenants' unknown models are remembered now (at most `pricing_tenants_tracked`)."""
+        return len(self._unknown)
+
+    def lookup(self, provider: str, model: str) -> tuple[Any, Any] | None:
+        """genai-prices' (provider, model info) for this pair, or None: the same cached lookup pricing uses."""
+        return self._lookup(provider, model)
+
     def _lookup(self, provider: str, model: str) -> tuple[Any, Any] | None:
         key = (provider, model)
         try:
