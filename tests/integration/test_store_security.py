@@ -253,3 +253,13 @@ async def test_the_data_folder_and_the_engine_files_are_owner_only(store: StoreP
     assert any(p.suffix == ".sql" for p in written), written  # the engine's own metadata files
     readable = [str(p) for p in written if stat.S_IMODE(p.stat().st_mode) & 0o077]
     assert readable == []
+
+
+async def test_an_existing_open_data_folder_is_closed_at_start(tmp_path: Path) -> None:
+    folder = tmp_path / "chdb"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)
+    with run_store(tmp_path, "storeperm") as running:
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+        token = (running.chdb_path / "store.token").read_text().strip()
+        assert _post(running, "/v1/query", {"sql": "SELECT 1 AS x"}, token).json()["data"] == [[1]]
