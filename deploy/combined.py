@@ -20,6 +20,7 @@ from alerting.rulebook import RuleBook
 from processors.main import run_worker
 from processors.settings import WorkerSettings
 from storage import Warehouse, WarehouseSettings
+from storage.chdb_store import keep_files_private
 from tenancy.directory import Directory
 from tenancy.kafka_log import DirectoryWriter, KeyedLogWriter
 from views_api.main import create_app
@@ -74,6 +75,7 @@ class ViewsService(Service):  # type: ignore[misc]
 
 
 def main() -> None:
+    keep_files_private()  # an embedded engine's data: owner-only
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     warehouse_settings = WarehouseSettings()
     views_settings = ViewsSettings()

@@ -41,7 +41,7 @@ from guards.body import BodyLimitMiddleware, BodyLimits
 from schemas.ddl import check_identifier
 from storage import WarehouseError, WarehouseSettings
 from storage.arrow_batches import ARROW_STREAM, UnknownArrowTable, from_ipc_stream, table_schema
-from storage.chdb_store import ChdbWarehouse
+from storage.chdb_store import ChdbWarehouse, keep_files_private
 from storage.factory import create_schema, store_token_file
 from storage.remote import JSON, NDJSON
 from storage.sql_guard import RefusedStatement, check_execute, check_query
@@ -238,6 +238,7 @@ def store_token(settings: WarehouseSettings) -> str:
 
 
 def main() -> None:
+    keep_files_private()  # the engine's data, its config and the token file: owner-only
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = StoreSettings()
     warehouse_settings = WarehouseSettings()

@@ -15,6 +15,7 @@ from processors.alerts.service import AlertService
 from processors.app import create_app
 from processors.settings import WorkerSettings
 from storage import Warehouse, WarehouseSettings, open_warehouse
+from storage.chdb_store import keep_files_private
 from tenancy.directory import Directory
 from tenancy.kafka_log import DirectoryFollower
 from tenancy.replication import check_topics
@@ -87,5 +88,6 @@ def run_worker(
 
 def main() -> None:
     """Run a worker that only processes (use with a ClickHouse server: CLICKHOUSE_URL)."""
+    keep_files_private()  # an embedded engine's data: owner-only
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     run_worker(WorkerSettings(), WarehouseSettings())

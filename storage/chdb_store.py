@@ -2,13 +2,18 @@
 
 With chDB the process that writes is the process that reads: the worker and the views API share
 one `ChdbWarehouse` in one process (see deploy/stack.py).
+
+The data folder is its owner's only (0700, made so at each start), and a process holding engine data
+calls `keep_files_private()` first, so what the engine writes there is 0600 / 0700: another local
+user reads no tenant's data or engine config off disk.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pyarrow as pa  # type: ignore[import-untyped]
 
@@ -27,6 +32,22 @@ _SESSION_SETTINGS = (
 
 _ARROW_SOURCE = "tally_arrow_batch"
 """Name of the local variable holding a batch while `Python(...)` reads it."""
+
+
+PRIVATE_UMASK: Final = 0o077
+"""What a process holding engine data masks off the files and folders it creates: group and others."""
+DATA_FOLDER_MODE: Final = 0o700
+
+
+def keep_files_private() -> None:
+    """Make every file and folder this process creates from now on owner-only (call first in `main`)."""
+    os.umask(PRIVATE_UMASK)
+
+
+def private_folder(path: Path) -> None:
+    """Make `path` (and missing parents) a folder only its owner may enter, also when it already exists."""
+    path.mkdir(mode=DATA_FOLDER_MODE, parents=True, exist_ok=True)
+    path.chmod(DATA_FOLDER_MODE)
 
 
 def _param_text(value: Any) -> Any:
@@ -48,7 +69,7 @@ class ChdbWarehouse(ThreadConfined):
         super().__init__("chdb")
         from chdb import session  # imported here: loading the engine is heavy
 
-        path.mkdir(parents=True, exist_ok=True)
+        private_folder(path)
         settings = list(_SESSION_SETTINGS)
         if fenced_database is not None:
             settings.append(f"config-file={write_engine_config(path, fenced_database)}")

@@ -11,7 +11,12 @@ second fence, in the server, before a statement reaches the engine:
 - in both, no table function (`file(...)`, `url(...)`, `remote(...)`, `s3(...)`, `executable(...)` ...),
   no scalar `file(...)`, no `INTO OUTFILE` / `FROM INFILE`, no `SETTINGS`, no `system.` tables, no
   second statement, and none of the lexical forms the roles never write (comments, quoted
-  identifiers, heredocs), so this lexer and the engine's cannot disagree on where a string ends.
+  identifiers, heredocs, non-ASCII outside strings), so this lexer and the engine's cannot disagree
+  on where a string ends;
+- placeholders `{name:Type}` in a strict grammar only (a literal inside a type holds no quote,
+  backslash or brace, so a placeholder ends where the engine ends it), never of type `Identifier`
+  (its value would be a name, e.g. `system.processes`); every value travels as a server-side
+  parameter, never in the text.
 
 Pure functions: `check_query(sql)` / `check_execute(sql)` raise `RefusedStatement` naming the reason.
 """
@@ -61,18 +66,39 @@ class Token:
     text: str
 
 
+# A placeholder's type, in pieces both lexers read alike: names, integers (a `-` only right before a
+# digit, so never `--`), `( ) , =`, and whole string literals holding no quote, backslash or brace, so a
+# placeholder ends at the `}` the engine ends it at (`{x:Enum8('}'=1)}` would not).
+_TYPE_PIECE: Final = r"[A-Za-z_][A-Za-z0-9_]*|-?[0-9]+|'[^'\\{}\r\n]*'(?!')|[(),=]|[ \t\r\n]+"
+_PARAM: Final = re.compile(
+    rf"\{{[ \t\r\n]*(?P<name>[A-Za-z_][A-Za-z0-9_]*)[ \t\r\n]*:(?P<type>(?:{_TYPE_PIECE})+)\}}", re.ASCII
+)
+_TYPE_WORD: Final = re.compile(r"'[^']*'|(?P<word>[A-Za-z_][A-Za-z0-9_]*)", re.ASCII)
+REFUSED_PARAM_TYPES: Final = frozenset({"identifier"})
+"""`{t:Identifier}` makes its value a name (`system.processes`), not data: the roles never use it."""
+
 _LEXER: Final = re.compile(
-    r"""
+    rf"""
     (?P<space>\s+)
     | (?P<string>'(?:[^'\\]|\\.|'')*')
-    | (?P<param>\{\s*[A-Za-z_][A-Za-z0-9_]*\s*:[A-Za-z0-9_(),'\s]+\})
+    | (?P<param>{_PARAM.pattern})
     | (?P<number>\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
     | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
     | (?P<comment>--|/\*|\#)
     | (?P<punct>[(),.;=<>!+\-*/%\[\]:?|&^~])
     """,
-    re.VERBOSE | re.DOTALL,
+    re.VERBOSE | re.DOTALL | re.ASCII,
 )
+
+
+def check_placeholder(text: str) -> None:
+    """Refuse a `{name:Type}` placeholder whose type is outside the strict grammar or names code."""
+    match = _PARAM.fullmatch(text)
+    if match is None:
+        raise RefusedStatement(f"placeholder {text[:100]!r} is outside the served grammar")
+    for piece in _TYPE_WORD.finditer(match["type"]):
+        if (piece["word"] or "").lower() in REFUSED_PARAM_TYPES:
+            raise RefusedStatement(f"placeholder type {piece['word']} is refused by the store")
 
 
 def tokenize(sql: str) -> list[Token]:
@@ -83,11 +109,15 @@ def tokenize(sql: str) -> list[Token]:
     pos = 0
     while pos < len(sql):
         match = _LEXER.match(sql, pos)
+        if match is None and sql[pos] == "{":
+            check_placeholder(sql[pos : sql.find("}", pos) + 1 or len(sql)])
         if match is None:
             raise RefusedStatement(f"unexpected character {sql[pos]!r} at {pos} (quoted names, heredocs refused)")
         kind = match.lastgroup or ""
         if kind == "comment":
             raise RefusedStatement("comments are refused")
+        if kind == "param":
+            check_placeholder(match.group())
         if kind != "space":
             tokens.append(Token(kind, match.group()))
         pos = match.end()

@@ -164,3 +164,102 @@ async def test_the_roles_work_end_to_end_with_the_token_file(store: StoreProcess
             await wrong.query("SELECT 1 AS x")
     finally:
         await wrong.close()
+
+
+@pytest.fixture(scope="module")
+def secret(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("rev") / "secret.txt"
+    path.write_text("TALLY-SECRET-5f3a\n")
+    return path
+
+
+# Placeholders whose type ends them elsewhere for the engine than for a naive guard, or names a table.
+PLACEHOLDER_EXPLOITS = [
+    (
+        "SELECT {{x:Enum8('}}'=1)}} AS a, file('{secret}') AS b, {{z:Enum8('{{y:Enum8(', 'q')}} AS c",
+        {"x": "}", "z": "q"},
+    ),
+    ("SELECT {{x:Enum8('}}'=1)}} AS a INTO OUTFILE '{outfile}' AND STDOUT --'", {"x": "}"}),
+    ("SELECT {{x:Enum8('a''}}'=1)}} AS a, file('{secret}') AS b --'", {"x": "a'}"}),
+    ("SELECT {{x:Enum8('\\'}}'=1)}} AS a, file('{secret}') AS b --'", {"x": "'}"}),
+    ("SELECT {{x:Enum8(\u2018}}\u2019=1)}} AS a, file('{secret}') AS b --'", {"x": "}"}),
+    ("SELECT {{x:String/* }} */}} AS a, file('{secret}') AS b", {"x": "q"}),
+    ("SELECT {{x:Array({{y:String}})}} AS a", {"x": "[]", "y": "q"}),
+    ("SELECT count() AS n FROM {{d:Identifier}}.{{t:Identifier}}", {"d": "system", "t": "processes"}),
+    ("SELECT name, value FROM {{d:Identifier}}.{{t:Identifier}}", {"d": "system", "t": "settings"}),
+    ("SELECT count() AS n FROM {{t:Identifier}}", {"t": "system.processes"}),
+]
+
+
+@pytest.mark.parametrize(("template", "params"), PLACEHOLDER_EXPLOITS)
+async def test_placeholder_tricks_are_refused(
+    store: StoreProcess, secret: Path, template: str, params: dict[str, str]
+) -> None:
+    outfile = secret.with_name("dump.txt")
+    sql = template.format(secret=secret, outfile=outfile)
+    response = _post(store, "/v1/query", {"sql": sql, "params": params}, _token(store))
+    assert response.status_code == 403, response.text
+    assert "refused" in response.json()["error"] and "placeholder" in response.json()["error"]
+    assert "TALLY-SECRET" not in response.text
+    assert not outfile.exists()
+
+
+async def test_a_quote_in_a_value_stays_data(store: StoreProcess, secret: Path) -> None:
+    value = f"}}' AS a, file('{secret}') AS b, '{{ '' -- /* \u2019"  # no backslash: the engine reads one as an escape
+    response = _post(store, "/v1/query", {"sql": "SELECT {x:String} AS v", "params": {"x": value}}, _token(store))
+    assert response.status_code == 200, response.text
+    assert response.json()["data"] == [[value]]
+    assert "TALLY-SECRET" not in response.text
+
+
+async def test_every_placeholder_shape_of_the_roles_works_through_the_store(store: StoreProcess) -> None:
+    wh = RemoteWarehouse(store.url, token=_token(store))
+    ids = ["5b9d6a52-1f0e-4c77-9a55-3a0f0c6f1d01", "0d4c8f3e-7b1a-4e2f-8c9d-2b6e5f4a3c02"]
+    try:
+        rows = await wh.query(
+            "SELECT {t:String} AS t, {names:Array(String)} AS names, length({ids:Array(UUID)}) AS n_ids, "
+            "toString({since:DateTime}) AS since, toString({at:DateTime64(3)}) AS at, {limit:UInt32} + 1 AS lim, "
+            "toString({e:Enum8('a' = 1, 'b' = -2)}) AS e, toString({z:DateTime64(3, 'UTC')}) AS z",
+            {
+                "t": "ac'me",
+                "names": ["x", "y'z"],
+                "ids": ids,
+                "since": "2025-01-02 03:04:05",
+                "at": "2025-01-02 03:04:05.678",
+                "limit": 41,
+                "e": "b",
+                "z": "2025-01-02 03:04:05.001",
+            },
+        )
+    finally:
+        await wh.close()
+    assert rows == [
+        {
+            "t": "ac'me",
+            "names": ["x", "y'z"],
+            "n_ids": 2,
+            "since": "2025-01-02 03:04:05",
+            "at": "2025-01-02 03:04:05.678",
+            "lim": 42,
+            "e": "b",
+            "z": "2025-01-02 03:04:05.001",
+        }
+    ]
+
+
+async def test_the_data_folder_and_the_engine_files_are_owner_only(store: StoreProcess) -> None:
+    assert stat.S_IMODE(store.chdb_path.stat().st_mode) == 0o700
+    written = [p for p in store.chdb_path.rglob("*") if p.is_file() and not p.is_symlink()]
+    assert any(p.suffix == ".sql" for p in written), written  # the engine's own metadata files
+    readable = [str(p) for p in written if stat.S_IMODE(p.stat().st_mode) & 0o077]
+    assert readable == []
+
+
+async def test_an_existing_open_data_folder_is_closed_at_start(tmp_path: Path) -> None:
+    folder = tmp_path / "chdb"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)
+    with run_store(tmp_path, "storeperm") as running:
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+        token = (running.chdb_path / "store.token").read_text().strip()
+        assert _post(running, "/v1/query", {"sql": "SELECT 1 AS x"}, token).json()["data"] == [[1]]

@@ -69,6 +69,64 @@ def test_queries_reaching_outside_are_refused(sql: str, reason: str) -> None:
         check_query(sql, {"newsource"})
 
 
+# Placeholders of every type the roles write, and legitimate literals in a type.
+ROLE_PLACEHOLDERS = (
+    "{t:String}",
+    "{ids:Array(UUID)}",
+    "{names:Array(String)}",
+    "{since:DateTime}",
+    "{since:DateTime64(3)}",
+    "{limit:UInt32}",
+    "{ t : String }",
+    "{at:DateTime64(3, 'UTC')}",
+    "{e:Enum8('a' = 1, 'b' = -2)}",
+    "{m:Map(String, Nullable(UInt8))}",
+)
+
+
+@pytest.mark.parametrize("placeholder", ROLE_PLACEHOLDERS)
+def test_placeholders_of_the_roles_shapes_pass(placeholder: str) -> None:
+    check_query(f"SELECT {placeholder} AS v FROM db.events WHERE tenant_id = {{t:String}}")
+
+
+# Placeholders whose type would let the engine end them elsewhere than this guard, or make a name.
+PLACEHOLDER_EXPLOITS = (
+    "SELECT {x:Enum8('}'=1)} AS a, file('/tmp/rev/secret.txt') AS b, {z:Enum8('{y:Enum8(', 'q')} AS c",
+    "SELECT {x:Enum8('}'=1)} AS a INTO OUTFILE '/tmp/x' AND STDOUT --'",
+    "SELECT {x:Enum8('}'=1)} AS a, 1 AS b --'",
+    "SELECT count() AS n FROM {d:Identifier}.{t:Identifier}",
+    "SELECT count() AS n FROM db.{t:identifier}",
+    "SELECT count() AS n FROM {t: Identifier }",
+    "SELECT {x:Enum8('{'=1)} AS a, {y:Enum8('}'=1)} AS b",
+    "SELECT {x:Array({y:String})} AS a",
+    "SELECT {x:Enum8('\\'}'=1)} AS a, file('/etc/passwd') AS b --'",
+    "SELECT {x:Enum8('a\\'=1)} AS a",
+    "SELECT {x:Enum8('a''}'=1)} AS a, file('/etc/passwd') AS b --'",
+    "SELECT {x:Enum8(\u2018}\u2019=1)} AS a",
+    "SELECT {x:String/* } */} AS a",
+    "SELECT {x:String--}\n} AS a",
+    "SELECT {x:String#}\n} AS a",
+    "SELECT {x:Enum8('a'=1)--} AS a",
+    "SELECT {x:Enum8('a\n}'=1)} AS a",
+    "SELECT {x:String\u00a0} AS a",
+    "SELECT {`x`:String} AS a",
+    "SELECT {x:String",
+)
+
+
+@pytest.mark.parametrize("sql", PLACEHOLDER_EXPLOITS)
+def test_placeholders_outside_the_strict_grammar_are_refused(sql: str) -> None:
+    with pytest.raises(RefusedStatement, match="placeholder|unexpected character"):
+        check_query(sql)
+
+
+def test_non_ascii_outside_strings_is_refused() -> None:
+    # the engine reads a non-ASCII byte as part of a name; this guard must not read it as a space
+    with pytest.raises(RefusedStatement, match="unexpected character"):
+        check_query("SELECT fi\u00a0le('/etc/passwd') AS a")
+    check_query("SELECT 'caf\u00e9 \u2018quoted\u2019' AS a")
+
+
 @pytest.mark.parametrize(
     "sql",
     [
