@@ -144,7 +144,7 @@ async def test_an_old_store_upgrades_its_id_arrays_to_hashes(warehouse: ChdbWare
     for name in DISTINCT_MEASURES:
         old = old.replace(f"{name} Array(UInt64)", f"{name} Array(String)")
     await warehouse.execute(old)
-    key = {
+    key: dict[str, Any] = {
         "tenant_id": "acme",
         "granularity": "day",
         "window_start": NOW.strftime("%Y-%m-%d 00:00:00"),
