@@ -82,7 +82,9 @@ def test_a_toy_measure_reaches_the_aggregation_and_reconcile() -> None:
     row = rollup_row(key, a, 0, 0, 1)
     assert list(row)[-2:] == ["slowest_ms", "version"] and row["slowest_ms"] == 1900
     # reconcile: a max carries the truth (merging it again changes nothing); sums subtract
-    stream = {m: 0 for m in ("events", "errors", "input_tokens", "output_tokens", "cached_input_tokens")}
+    stream: dict[str, Any] = {
+        m: 0 for m in ("events", "errors", "input_tokens", "output_tokens", "cached_input_tokens")
+    }
     stream |= {m: 0 for m in ("reasoning_tokens", "unpriced", "latency_ms_sum", "content_chars", "rating_sum")}
     stream |= {m: 0 for m in ("rating_count", "thumbs_up", "thumbs_down", "zero_results", "cost_usd", "revenue")}
     stream |= {"events": 1, "audio_seconds": 0.0, "latency_buckets": [0] * 16, "measures": {}}
