@@ -5,9 +5,11 @@ their windows in the stream. `reconcile` recomputes every key of every window of
 span from the raw table (FINAL: deduplicated) with the stream's own aggregation code, subtracts
 what the stream rows already hold, and writes the difference as one correction row per key
 (`source_partition = RECONCILE_PARTITION`, `range_id = 0`). Running it again recomputes the same
-difference against the same stream rows and replaces the correction: idempotent. Distinct-count
-sets carry the full raw set (union semantics). Run it only for spans the stream no longer writes
-(older than the lateness, with the workers caught up) and still within the raw retention.
+difference against the same stream rows and replaces the correction: idempotent. Measures with an
+idempotent merge (distinct-count sets, max, min, last) carry the full truth; the others, summed in
+SQL, carry the difference; both as the registry declares (`schemas.registry`). Run it only for
+spans the stream no longer writes (older than the lateness, with the workers caught up) and still
+within the raw retention.
 """
 
 from __future__ import annotations
@@ -21,51 +23,60 @@ from zoneinfo import ZoneInfo
 
 from processors.windows import Agg, Key, keys_of, rollup_row
 from schemas.ddl import EVENTS_TABLE, ch_datetime64, check_identifier
+from schemas.registry import REGISTRY, Measure, Registry
 from schemas.rollups import RECONCILE_PARTITION, ROLLUP_KEY_COLUMNS, ROLLUPS_TABLE
 from storage import Warehouse
 
-_NUMERIC = (
-    "events",
-    "errors",
-    "input_tokens",
-    "output_tokens",
-    "cached_input_tokens",
-    "reasoning_tokens",
-    "unpriced",
-    "latency_ms_sum",
-    "content_chars",
-    "rating_sum",
-    "rating_count",
-    "thumbs_up",
-    "thumbs_down",
-    "zero_results",
-)
-_EXACT = ("cost_usd", "revenue")
 _KEY_NAMES = tuple(name for name, _ in ROLLUP_KEY_COLUMNS[:8])
 
 
+def _parse(ch_type: str) -> Callable[[Any], Any]:
+    """A stored value as Python (UInt64 and Decimal arrive as JSON strings)."""
+    if ch_type.startswith("Decimal"):
+        return Decimal
+    if ch_type.startswith("Float"):
+        return float
+    return int
+
+
+def _subtract(m: Measure, truth: Any, stored: Any) -> Any:
+    """truth - stored for a measure whose stored rows are combined by SQL (`Measure.combine_sql`)."""
+    if m.merge == "sum_array":
+        return [a - int(b) for a, b in zip(truth, stored, strict=True)]
+    if m.merge == "sum_map":
+        out = dict(truth)
+        for name, value in stored.items():
+            out[name] = out.get(name, 0.0) - float(value)
+        return out
+    parse = _parse(m.ch_type)
+    return truth - parse(stored)
+
+
 def difference(truth: Agg, stream: Mapping[str, Any] | None) -> Agg:
-    """What must be added to the stream's totals for a key to reach `truth`."""
-    out = Agg(sessions=set(truth.sessions), end_users=set(truth.end_users), measures=dict(truth.measures))
-    for name in _NUMERIC:
-        setattr(out, name, getattr(truth, name) - int(stream[name]) if stream else getattr(truth, name))
-    for name in _EXACT:
-        setattr(out, name, getattr(truth, name) - Decimal(stream[name]) if stream else getattr(truth, name))
-    out.audio_seconds = truth.audio_seconds - float(stream["audio_seconds"]) if stream else truth.audio_seconds
-    out.latency_buckets = (
-        [a - int(b) for a, b in zip(truth.latency_buckets, stream["latency_buckets"], strict=True)]
-        if stream
-        else list(truth.latency_buckets)
-    )
+    """What must be added to the stream's totals for a key to reach `truth`.
+
+    Measures summed by SQL subtract what the stream holds; idempotent merges (set union, max, min,
+    last) carry the truth (merging it with what the stream holds gives the truth)."""
+    aggregation = truth.aggregation
+    out = Agg(aggregation)
+    out.merge(truth)
     if stream:
-        for name, value in stream["measures"].items():
-            out.measures[name] = out.measures.get(name, 0.0) - float(value)
+        for m in aggregation.registry.measures:
+            if m.combine_sql("c") is not None:
+                i = aggregation.index[m.name]
+                out.values[i] = _subtract(m, truth.values[i], stream[m.name])
     return out
 
 
 def _key(row: Mapping[str, Any]) -> Key:
-    start = row["window_start"]
-    return (row["tenant_id"], row["granularity"], start, row["type"], row["d1"], row["d2"], row["d3"], row["domain"])
+    key = tuple(row[name] for name in _KEY_NAMES)
+    return key  # type: ignore[return-value]
+
+
+def _stream_sql(registry: Registry) -> str:
+    """The stored measures reconcile subtracts, each folded over the stream's rows of a key."""
+    folds = ((m.name, m.combine_sql(m.name)) for m in registry.measures)
+    return ", ".join(f"{sql} AS {name}" for name, sql in folds if sql is not None)
 
 
 async def reconcile(
@@ -98,10 +109,8 @@ async def reconcile(
         partial.add_row(row)
         for key in keys_of(row, row["ts"], zone):
             truth.setdefault(key, Agg()).merge(partial)
-    sums = ", ".join(f"sum({n}) AS {n}" for n in (*_NUMERIC, *_EXACT, "audio_seconds"))
     stream_rows = await warehouse.query(
-        f"SELECT {', '.join(_KEY_NAMES)}, {sums}, sumForEach(latency_buckets) AS latency_buckets, "
-        f"sumMap(measures) AS measures FROM {db}.{ROLLUPS_TABLE} FINAL "
+        f"SELECT {', '.join(_KEY_NAMES)}, {_stream_sql(REGISTRY)} FROM {db}.{ROLLUPS_TABLE} FINAL "
         "WHERE tenant_id = {tenant:String} AND type != 'late' AND source_partition != {reconcile:UInt32} "
         "AND window_start >= {since:DateTime} AND window_start < {until:DateTime} "
         f"GROUP BY {', '.join(_KEY_NAMES)}",

@@ -1,30 +1,32 @@
 """Tumbling windows and their aggregates (pure: no I/O).
 
 Every stored event adds to three windows — its minute, hour and day in the tenant's time zone —
-under the key (tenant, granularity, window start, type, d1, d2, d3, domain) (see
-`schemas.rollups.ROLLUP_DIMENSIONS`). `Agg` is what one key accumulates; `merge` is associative
-and commutative, so partial aggregates of any split of the events add up to the same totals.
+under the key (tenant, granularity, window start, type, d1, d2, d3, domain), the dimension slots
+filled as the registry declares for the type (`schemas.registry`). `Agg` is what one key
+accumulates: one value per registry measure; `merge` is associative and commutative, so partial
+aggregates of any split of the events add up to the same totals. `Aggregation` derives everything
+from a registry (`REGISTRY` by default; tests pass toy copies): an event's keys, what it adds
+(precomputed per type: the measures that apply, their sources and merge functions), the stored row.
 """
 
 from __future__ import annotations
 
-import bisect
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import copy
+import operator
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Context, Decimal
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from schemas.rollups import GRANULARITIES, LATENCY_BOUNDS_MS
+from schemas.registry import REGISTRY, SLOTS, Measure, Registry, latency_bucket, search_key
+from schemas.rollups import GRANULARITIES
 
 Row = dict[str, Any]
 Key = tuple[str, str, datetime, str, str, str, str, str]
 """(tenant_id, granularity, window_start (UTC), type, d1, d2, d3, domain)"""
 
-_ZERO = Decimal(0)
 _MONEY = Context(prec=60)
 """Sums of Decimal(38, 12) amounts need more than the default 28 significant digits."""
 UTC_ZONE = ZoneInfo("UTC")
@@ -70,140 +72,239 @@ def window_end(start: datetime, granularity: str, tz: ZoneInfo) -> datetime:
     return next_day.replace(tzinfo=tz).astimezone(UTC)
 
 
-def latency_bucket(latency_ms: int) -> int:
-    """Index of the latency bucket holding `latency_ms`."""
-    return bisect.bisect_right(LATENCY_BOUNDS_MS, latency_ms)
+Op = Callable[[Any, Any], Any]
+
+__all__ = [
+    "UTC_ZONE", "Agg", "Aggregation", "Key", "Row", "dimensions", "keys_of", "latency_bucket", "rollup_row",
+    "search_key", "window_end", "window_start",
+]  # fmt: skip
 
 
-def _latency_buckets() -> list[int]:
-    return [0] * (len(LATENCY_BOUNDS_MS) + 1)
+def _set_add(s: set[Any], v: Any) -> set[Any]:
+    s.add(v)
+    return s
 
 
-@dataclass(slots=True)
+def _array_add(a: list[int], v: tuple[int, int]) -> list[int]:
+    a[v[0]] += v[1]
+    return a
+
+
+def _array_sum(a: list[Any], b: list[Any]) -> list[Any]:
+    return [x + y for x, y in zip(a, b, strict=True)]
+
+
+def _map_add(a: dict[str, float], v: Mapping[str, float]) -> dict[str, float]:
+    for name, value in v.items():
+        a[name] = a.get(name, 0.0) + value
+    return a
+
+
+def _extreme(pick: Callable[[Any, Any], Any]) -> Op:
+    return lambda a, b: b if a is None else a if b is None else pick(a, b)
+
+
+def _later(a: Any, b: Any) -> Any:
+    """The (time, value) with the later time (ties: the larger value, so the merge stays commutative)."""
+    if a is None or a[1] is None:
+        return b if b is not None and (a is None or b[0] >= a[0]) else a
+    if b is None or b[1] is None:
+        return a
+    return b if (b[0], b[1]) > (a[0], a[1]) else a
+
+
+def _zero(m: Measure) -> Callable[[], Any]:
+    """A factory of the measure's empty value."""
+    if m.merge == "union":
+        return set
+    if m.merge == "sum_array":
+        return lambda: [0] * m.size
+    if m.merge == "sum_map":
+        return dict
+    if m.merge == "sum":
+        value: Any = Decimal(0) if m.ch_type.startswith("Decimal") else 0.0 if m.ch_type.startswith("Float") else 0
+        return lambda: value
+    return lambda: None  # max, min, last: nothing yet (stored as NULL)
+
+
+def _ops(m: Measure) -> tuple[Op, Op]:
+    """(add one event's contribution, combine two partial values) of a measure."""
+    if m.merge == "sum":
+        add: Op = _MONEY.add if m.ch_type.startswith("Decimal") else operator.add
+        return add, add
+    if m.merge == "union":
+        return _set_add, operator.ior
+    if m.merge == "sum_array":
+        return _array_add, _array_sum
+    if m.merge == "sum_map":
+        return _map_add, _map_add
+    if m.merge == "last":
+        return _later, _later
+    pick = _extreme(max if m.merge == "max" else min)
+    return pick, pick
+
+
+def _export(m: Measure) -> Callable[[Any], Any] | None:
+    """How a value is written to the rollups table (None: as it is)."""
+    return {"union": list, "sum_array": list, "sum_map": dict}.get(m.merge)
+
+
+Plan = tuple[tuple[int, Callable[[Mapping[str, Any]], Any], Op], ...]
+
+
+class Aggregation:
+    """The worker's aggregation, derived from a registry (`REGISTRY` by default)."""
+
+    def __init__(self, registry: Registry = REGISTRY) -> None:
+        self.registry = registry
+        measures = registry.measures
+        self.names = tuple(m.name for m in measures)
+        self.index = {name: i for i, name in enumerate(self.names)}
+        zeros = [_zero(m) for m in measures]
+        self._template = [zero() for zero in zeros]
+        self._fresh = tuple((i, zero) for i, (zero, m) in enumerate(zip(zeros, measures, strict=True)) if _export(m))
+        ops = [_ops(m) for m in measures]
+        self._add = tuple(add for add, _ in ops)
+        self._combine = tuple((i, combine) for i, (_, combine) in enumerate(ops))
+        self._sources = tuple(m.value() for m in measures)
+        self._exports = tuple((m.name, i, _export(m)) for i, m in enumerate(measures))
+        self._plans: dict[str, Plan] = {}
+        self._dims: dict[str, Callable[[Mapping[str, Any]], tuple[str, str, str]]] = {}
+        self._last: tuple[Mapping[str, Any] | None, tuple[tuple[int, Any, Op], ...]] = (None, ())
+
+    def empty(self) -> list[Any]:
+        """Every measure's empty value (fresh sets, arrays and maps; shared immutable zeros)."""
+        values = self._template.copy()
+        for i, zero in self._fresh:
+            values[i] = zero()
+        return values
+
+    def plan(self, type_: str) -> Plan:
+        """(index, source, add) of every measure that applies to events of `type_`."""
+        plan = self._plans.get(type_)
+        if plan is None:
+            plan = self._plans[type_] = tuple(
+                (i, self._sources[i], self._add[i]) for i, m in enumerate(self.registry.measures) if m.applies_to(type_)
+            )
+        return plan
+
+    def combine(self, into: list[Any], other: list[Any]) -> None:
+        for i, combine in self._combine:
+            into[i] = combine(into[i], other[i])
+
+    def dimensions(self, row: Mapping[str, Any], type_: str | None = None) -> tuple[str, str, str]:
+        """(d1, d2, d3) of the row as `type_` (default: its own type) declares them."""
+        kind = type_ or row["type"]
+        read = self._dims.get(kind)
+        if read is None:
+            read = self._dims[kind] = self._dimension_reader(kind)
+        return read(row)
+
+    def _dimension_reader(self, kind: str) -> Callable[[Mapping[str, Any]], tuple[str, str, str]]:
+        rollup = self.registry.types.get(kind)
+        dims = rollup.dimensions if rollup else ()
+        pad = ("",) * (len(SLOTS) - len(dims))
+        fields = [d.source for d in dims]
+        if len(fields) > 1 and all(isinstance(f, str) for f in fields):  # plain fields: one C-level getter
+            get = operator.itemgetter(*fields)
+            return lambda r: (*get(r), *pad)  # type: ignore[return-value]
+        readers = tuple(d.read() for d in dims)
+        return lambda r: (*(f(r) for f in readers), *pad)  # type: ignore[return-value]
+
+    def contribution(self, row: Mapping[str, Any]) -> tuple[tuple[int, Any, Op], ...]:
+        """What one event adds: (measure index, value, add) of each measure it contributes to.
+
+        The last row's contribution is kept (by identity: rows are not changed once built), so the
+        three keys of an event (minute, hour, day) compute it once."""
+        last = self._last
+        if last[0] is row:
+            return last[1]
+        out = []
+        for i, source, add in self.plan(row["type"]):
+            value = source(row)
+            if value is not None:
+                out.append((i, value, add))
+        contribution = tuple(out)
+        self._last = (row, contribution)
+        return contribution
+
+    def keys_of(self, row: Mapping[str, Any], ts: datetime, tz: ZoneInfo, kind: str | None = None) -> list[Key]:
+        """The rollup keys (one per granularity) an event adds to; `kind` overrides the type ('late')."""
+        d1, d2, d3 = self.dimensions(row, kind)
+        tenant, domain, type_ = row["tenant_id"], row["domain"], kind or row["type"]
+        return [(tenant, g, window_start(ts, g, tz), type_, d1, d2, d3, domain) for g in GRANULARITIES]
+
+    def rollup_row(self, key: Key, values: list[Any], source_partition: int, range_id: int, version: int) -> Row:
+        """The rollups-table row of one key's values over one range (keys: the table's columns)."""
+        row: Row = dict(zip(_KEY_NAMES, key, strict=True))
+        row["window_start"] = _ch_seconds(key[2])
+        row["source_partition"] = source_partition
+        row["range_id"] = range_id
+        for name, i, export in self._exports:
+            row[name] = values[i] if export is None else export(values[i])
+        row["version"] = version
+        return row
+
+
+_KEY_NAMES = ("tenant_id", "granularity", "window_start", "type", *SLOTS, "domain")
+AGGREGATION = Aggregation()
+"""The aggregation of the registry (`schemas.registry.REGISTRY`)."""
+
+
 class Agg:
-    """The measures of one rollup key."""
+    """The measures of one rollup key: one value per measure of its aggregation's registry.
 
-    events: int = 0
-    errors: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cached_input_tokens: int = 0
-    reasoning_tokens: int = 0
-    audio_seconds: float = 0.0
-    cost_usd: Decimal = _ZERO
-    unpriced: int = 0
-    latency_ms_sum: int = 0
-    latency_buckets: list[int] = field(default_factory=_latency_buckets)
-    content_chars: int = 0
-    revenue: Decimal = _ZERO
-    rating_sum: int = 0
-    rating_count: int = 0
-    thumbs_up: int = 0
-    thumbs_down: int = 0
-    zero_results: int = 0
-    sessions: set[str] = field(default_factory=set)
-    end_users: set[str] = field(default_factory=set)
-    measures: dict[str, float] = field(default_factory=dict)
+    Read a measure as an attribute (`agg.cost_usd`); `Agg(sessions={...})` starts from given values."""
+
+    __slots__ = ("aggregation", "values")
+
+    def __init__(self, aggregation: Aggregation = AGGREGATION, **values: Any) -> None:
+        self.aggregation = aggregation
+        self.values = aggregation.empty()
+        for name, value in values.items():
+            self.values[aggregation.index[name]] = value
+
+    def __getattr__(self, name: str) -> Any:
+        if name in Agg.__slots__:  # not set yet (copy, unpickling): no measure of that name
+            raise AttributeError(name)
+        try:
+            return self.values[self.aggregation.index[name]]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Agg) and self.aggregation is other.aggregation and self.values == other.values
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Agg({', '.join(f'{n}={v!r}' for n, v in zip(self.aggregation.names, self.values, strict=True))})"
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Agg:
+        copied = Agg(self.aggregation)
+        copied.values = copy.deepcopy(self.values, memo)
+        return copied
 
     def merge(self, other: Agg) -> Agg:
         """Add `other` into this aggregate (returns self)."""
-        self.events += other.events
-        self.errors += other.errors
-        self.input_tokens += other.input_tokens
-        self.output_tokens += other.output_tokens
-        self.cached_input_tokens += other.cached_input_tokens
-        self.reasoning_tokens += other.reasoning_tokens
-        self.audio_seconds += other.audio_seconds
-        self.cost_usd = _MONEY.add(self.cost_usd, other.cost_usd)
-        self.unpriced += other.unpriced
-        self.latency_ms_sum += other.latency_ms_sum
-        self.latency_buckets = [a + b for a, b in zip(self.latency_buckets, other.latency_buckets, strict=True)]
-        self.content_chars += other.content_chars
-        self.revenue = _MONEY.add(self.revenue, other.revenue)
-        self.rating_sum += other.rating_sum
-        self.rating_count += other.rating_count
-        self.thumbs_up += other.thumbs_up
-        self.thumbs_down += other.thumbs_down
-        self.zero_results += other.zero_results
-        self.sessions |= other.sessions
-        self.end_users |= other.end_users
-        for name, value in other.measures.items():
-            self.measures[name] = self.measures.get(name, 0.0) + value
+        self.aggregation.combine(self.values, other.values)
         return self
 
     def add_row(self, row: Mapping[str, Any]) -> None:
         """Count one stored event (a warehouse row of `processors.rows`)."""
-        kind = row["type"]
-        self.events += 1
-        if row["status"] == "error" or row["end_reason"] == "error":
-            self.errors += 1
-        if row["session_id"]:
-            self.sessions.add(row["session_id"])
-        if row["end_user_id"]:
-            self.end_users.add(row["end_user_id"])
-        if kind in ("llm_call", "tool_call", "search", "session_ended") and row["latency_ms"] > 0:
-            # 0 means "not measured" (a session_ended without duration_ms, a search without latency)
-            self.latency_ms_sum += row["latency_ms"]
-            self.latency_buckets[latency_bucket(row["latency_ms"])] += 1
-        if kind == "llm_call":
-            self.input_tokens += row["input_tokens"]
-            self.output_tokens += row["output_tokens"]
-            self.cached_input_tokens += row["cached_input_tokens"]
-            self.reasoning_tokens += row["reasoning_tokens"]
-            self.audio_seconds += row["audio_seconds"]
-            self.cost_usd = _MONEY.add(self.cost_usd, row["cost_usd"])
-            self.unpriced += row["price_status"] == "unknown_model"
-        elif kind == "message":
-            self.content_chars += row["content_chars"]
-        elif kind == "conversion":
-            self.revenue = _MONEY.add(self.revenue, row["revenue"])
-        elif kind == "feedback":
-            if row["rating"]:
-                self.rating_sum += row["rating"]
-                self.rating_count += 1
-            self.thumbs_up += row["thumbs"] == 1
-            self.thumbs_down += row["thumbs"] == -1
-        elif kind == "search":
-            self.zero_results += row["results_count"] == 0
-        elif kind == "custom":
-            for name, value in row["measures"].items():
-                self.measures[name] = self.measures.get(name, 0.0) + value
+        values = self.values
+        for i, value, add in self.aggregation.contribution(row):
+            values[i] = add(values[i], value)
 
 
 def dimensions(row: Mapping[str, Any]) -> tuple[str, str, str]:
-    """(d1, d2, d3) of a row's rollup key (see `schemas.rollups.ROLLUP_DIMENSIONS`)."""
-    kind = row["type"]
-    if kind == "llm_call":
-        return row["provider"], row["model"], row["feature"]
-    if kind == "message":
-        return row["role"], row["properties"].get("language", ""), ""
-    if kind == "session_started":
-        return row["channel"], "", ""
-    if kind == "session_ended":
-        return row["end_reason"], "", ""
-    if kind == "tool_call":
-        return row["tool_name"], row["status"], ""
-    if kind == "product_event":
-        return row["product_action"], row["product_id"], row["product_name"]
-    if kind == "search":
-        return "zero" if row["results_count"] == 0 else "found", search_key(row["search_query"]), ""
-    if kind == "conversion":
-        return row["currency"], row["feature"], ""
-    if kind == "custom":
-        return row["name"], urlencode(sorted(row["dimensions"].items())), ""
-    return "", "", ""
-
-
-def search_key(query: str) -> str:
-    """A search query as rollups group it: lower case, whitespace collapsed, at most 200 characters."""
-    return " ".join(query.lower().split())[:200]
+    """(d1, d2, d3) of a row's rollup key (as `schemas.registry.REGISTRY` declares them)."""
+    return AGGREGATION.dimensions(row)
 
 
 def keys_of(row: Mapping[str, Any], ts: datetime, tz: ZoneInfo, kind: str | None = None) -> list[Key]:
     """The rollup keys (one per granularity) an event adds to; `kind` overrides the type ('late')."""
-    d1, d2, d3 = dimensions(row) if kind is None else (row["type"], "", "")
-    tenant, domain, type_ = row["tenant_id"], row["domain"], kind or row["type"]
-    return [(tenant, g, window_start(ts, g, tz), type_, d1, d2, d3, domain) for g in GRANULARITIES]
+    return AGGREGATION.keys_of(row, ts, tz, kind)
 
 
 @lru_cache(maxsize=4096)
@@ -213,38 +314,4 @@ def _ch_seconds(start: datetime) -> str:
 
 def rollup_row(key: Key, agg: Agg, source_partition: int, range_id: int, version: int) -> Row:
     """The rollups-table row of one key's aggregate over one range (keys: `ROLLUP_COLUMN_NAMES`)."""
-    tenant_id, granularity, start, type_, d1, d2, d3, domain = key
-    return {
-        "tenant_id": tenant_id,
-        "granularity": granularity,
-        "window_start": _ch_seconds(start),
-        "type": type_,
-        "d1": d1,
-        "d2": d2,
-        "d3": d3,
-        "domain": domain,
-        "source_partition": source_partition,
-        "range_id": range_id,
-        "events": agg.events,
-        "errors": agg.errors,
-        "input_tokens": agg.input_tokens,
-        "output_tokens": agg.output_tokens,
-        "cached_input_tokens": agg.cached_input_tokens,
-        "reasoning_tokens": agg.reasoning_tokens,
-        "audio_seconds": agg.audio_seconds,
-        "cost_usd": agg.cost_usd,
-        "unpriced": agg.unpriced,
-        "latency_ms_sum": agg.latency_ms_sum,
-        "latency_buckets": list(agg.latency_buckets),
-        "content_chars": agg.content_chars,
-        "revenue": agg.revenue,
-        "rating_sum": agg.rating_sum,
-        "rating_count": agg.rating_count,
-        "thumbs_up": agg.thumbs_up,
-        "thumbs_down": agg.thumbs_down,
-        "zero_results": agg.zero_results,
-        "sessions": list(agg.sessions),
-        "end_users": list(agg.end_users),
-        "measures": dict(agg.measures),
-        "version": version,
-    }
+    return agg.aggregation.rollup_row(key, agg.values, source_partition, range_id, version)

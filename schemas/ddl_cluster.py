@@ -45,7 +45,7 @@ finds its column, so they are no-ops. Apply this DDL before the roles start, and
 deploying a release that adds a column (ON CLUSTER reaches every node; a role's own ALTER reaches
 only the node it talks to).
 
-Columns come from `schemas.ddl.EVENTS_COLUMNS` and `schemas.rollups.ROLLUP_COLUMNS`; event_ids
+Columns come from `schemas.ddl.EVENTS_COLUMNS` and the rollup registry (`schemas.rollups.rollup_columns`); event_ids
 holds event columns (its view copies them) and takes their types from `EVENTS_COLUMNS`. The
 version column and the PARTITION BY / ORDER BY / TTL clauses are read from the single-node
 statements themselves, so the two layouts cannot drift apart.
@@ -58,7 +58,8 @@ from types import MappingProxyType
 from typing import Final
 
 from schemas.ddl import EVENT_IDS_TABLE, EVENTS_COLUMNS, EVENTS_TABLE, check_identifier, render_ddl
-from schemas.rollups import ROLLUP_COLUMNS, ROLLUPS_TABLE, render_rollup_ddl
+from schemas.registry import REGISTRY, Registry
+from schemas.rollups import ROLLUPS_TABLE, render_rollup_ddl, rollup_columns
 
 LOCAL_SUFFIX: Final = "_local"
 """Suffix of the per-shard (replicated) tables."""
@@ -142,6 +143,7 @@ def render_cluster_ddl(
     raw_retention_days: int = 30,
     dedup_window_days: int = 7,
     rollup_retention: Mapping[str, int] = DEFAULT_ROLLUP_RETENTION,
+    registry: Registry = REGISTRY,
 ) -> list[str]:
     """Statements that create (or upgrade) tallystream's tables on every node of `cluster`, idempotently.
 
@@ -149,16 +151,16 @@ def render_cluster_ddl(
     table, one `ADD COLUMN IF NOT EXISTS` per column, the Distributed table and its ADD COLUMNs;
     last, the per-shard materialized view from `events_local` to `event_ids_local`. Every statement
     carries `ON CLUSTER <cluster>`. The retention arguments mean what they mean for `render_ddl`
-    and `render_rollup_ddl` (and are checked by them).
+    and `render_rollup_ddl` (and are checked by them); the rollup measures are those of `registry`.
     """
     db = check_identifier(database)
     cluster = check_identifier(cluster)
     single_node = render_ddl(db, raw_retention_days, dedup_window_days)
-    single_node += render_rollup_ddl(db, dict(rollup_retention))
+    single_node += render_rollup_ddl(db, dict(rollup_retention), registry)
     tables: tuple[tuple[str, Sequence[tuple[str, str]]], ...] = (
         (EVENTS_TABLE, EVENTS_COLUMNS),
         (EVENT_IDS_TABLE, EVENT_IDS_COLUMNS),
-        (ROLLUPS_TABLE, ROLLUP_COLUMNS),
+        (ROLLUPS_TABLE, rollup_columns(registry)),
     )
     statements = [f"CREATE DATABASE IF NOT EXISTS {db} ON CLUSTER {cluster}"]
     for table, columns in tables:

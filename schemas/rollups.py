@@ -7,7 +7,8 @@ offset `version`. Replays rewrite the same row with a higher or equal version (R
 so reading with FINAL and summing over ranges and partitions is exact at any moment
 (docs/decisions/0005-exact-rollups.md).
 
-What d1, d2 and d3 hold depends on the type (`ROLLUP_DIMENSIONS`).
+What d1, d2 and d3 hold depends on the type, and the measure columns are those of the registry
+(`schemas.registry`: the one place that declares them; `ROLLUP_DIMENSIONS` lists the slots' meanings).
 """
 
 from __future__ import annotations
@@ -15,27 +16,20 @@ from __future__ import annotations
 from typing import Final
 
 from schemas.ddl import check_identifier
+from schemas.registry import DISTINCT_MEASURES, LATENCY_BOUNDS_MS, REGISTRY, SLOTS, Registry
+
+__all__ = [
+    "DISTINCT_MEASURES", "GRANULARITIES", "LATENCY_BOUNDS_MS", "RECONCILE_PARTITION", "ROLLUPS_TABLE", "ROLLUP_COLUMNS",
+    "ROLLUP_COLUMN_NAMES", "ROLLUP_DIMENSIONS", "ROLLUP_KEY_COLUMNS", "ROLLUP_MEASURE_COLUMNS", "distinct_upgrade",
+    "latency_percentile", "measure_columns", "render_rollup_ddl", "rollup_columns",
+]  # fmt: skip
 
 ROLLUPS_TABLE: Final = "rollups"
 GRANULARITIES: Final = ("minute", "hour", "day")
 
-ROLLUP_DIMENSIONS: Final[dict[str, tuple[str, str, str]]] = {
-    "llm_call": ("provider", "model", "feature"),
-    "message": ("role", "language (the `language` property, if sent)", ""),
-    "session_started": ("channel", "", ""),
-    "session_ended": ("end_reason", "", ""),
-    "tool_call": ("tool_name", "status", ""),
-    "product_event": ("action", "product_id", "product_name"),
-    "search": ("found|zero", "query (lower case, whitespace collapsed, 200 characters)", ""),
-    "conversion": ("currency", "feature", ""),
-    "feedback": ("", "", ""),
-    "custom": ("name", "dimensions, URL-encoded in key order (k1=v1&k2=v2)", ""),
-    "late": ("type of the late event", "", ""),
-}
-"""What the d1, d2, d3 columns mean for each rollup `type` ('late' counts events too late for the stream)."""
-
-LATENCY_BOUNDS_MS: Final = (50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 7500, 10_000, 20_000, 60_000)
-"""Upper bounds (exclusive) of the latency buckets; one more bucket holds everything slower."""
+ROLLUP_DIMENSIONS: Final[dict[str, tuple[str, str, str]]] = {t: e.labels() for t, e in REGISTRY.types.items()}
+"""What the d1, d2, d3 columns mean for each rollup `type` ('late' counts events too late for the stream),
+derived from `schemas.registry.REGISTRY`, the one place that declares them."""
 
 
 def latency_percentile(buckets: list[int] | tuple[int, ...], q: float) -> int | None:
@@ -60,51 +54,40 @@ ROLLUP_KEY_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("granularity", "LowCardinality(String)"),
     ("window_start", "DateTime('UTC')"),
     ("type", "LowCardinality(String)"),
-    ("d1", "String"),
-    ("d2", "String"),
-    ("d3", "String"),
+    *((slot, "String") for slot in SLOTS),
     ("domain", "LowCardinality(String)"),
     ("source_partition", "UInt32"),
     ("range_id", "UInt64"),
 )
 
-ROLLUP_MEASURE_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
-    ("events", "UInt64"),
-    ("errors", "UInt64"),
-    ("input_tokens", "UInt64"),
-    ("output_tokens", "UInt64"),
-    ("cached_input_tokens", "UInt64"),
-    ("reasoning_tokens", "UInt64"),
-    ("audio_seconds", "Float64"),
-    ("cost_usd", "Decimal(38, 12)"),
-    ("unpriced", "UInt64"),
-    ("latency_ms_sum", "UInt64"),
-    ("latency_buckets", "Array(UInt64)"),
-    ("content_chars", "UInt64"),
-    ("revenue", "Decimal(38, 12)"),
-    ("rating_sum", "UInt64"),
-    ("rating_count", "UInt64"),
-    ("thumbs_up", "UInt64"),
-    ("thumbs_down", "UInt64"),
-    ("zero_results", "UInt64"),
-    ("sessions", "Array(String)"),
-    ("end_users", "Array(String)"),
-    ("measures", "Map(String, Float64)"),
-)
 
-ROLLUP_COLUMNS: Final = (*ROLLUP_KEY_COLUMNS, *ROLLUP_MEASURE_COLUMNS, ("version", "UInt64"))
+def measure_columns(registry: Registry = REGISTRY) -> tuple[tuple[str, str], ...]:
+    """(name, ClickHouse type) of every measure of `registry`, in declaration order."""
+    return tuple((m.name, m.ch_type) for m in registry.measures)
+
+
+def rollup_columns(registry: Registry = REGISTRY) -> tuple[tuple[str, str], ...]:
+    """Every column of the rollups table: the key, the measures of `registry`, the version."""
+    return (*ROLLUP_KEY_COLUMNS, *measure_columns(registry), ("version", "UInt64"))
+
+
+ROLLUP_MEASURE_COLUMNS: Final = measure_columns()
+ROLLUP_COLUMNS: Final = rollup_columns()
 ROLLUP_COLUMN_NAMES: Final = tuple(name for name, _ in ROLLUP_COLUMNS)
 
 RECONCILE_PARTITION: Final = 4_294_967_295
 """`source_partition` of correction rows written by the reconcile path (not a Kafka partition)."""
 
 
-def render_rollup_ddl(database: str, retention_days: dict[str, int]) -> list[str]:
-    """The rollup table, with a retention per granularity (e.g. minute 7, hour 400, day 1830 days)."""
+def render_rollup_ddl(database: str, retention_days: dict[str, int], registry: Registry = REGISTRY) -> list[str]:
+    """The rollup table, with a retention per granularity (e.g. minute 7, hour 400, day 1830 days).
+
+    Then one `ADD COLUMN IF NOT EXISTS` per measure: a measure added to the registry reaches an
+    existing store at the next start (new columns read as their zero in older rows)."""
     db = check_identifier(database)
     if set(retention_days) != set(GRANULARITIES) or min(retention_days.values()) < 1:
         raise ValueError(f"retention_days needs a positive number of days for each of {GRANULARITIES}")
-    columns = ",\n    ".join(f"{name} {ch_type}" for name, ch_type in ROLLUP_COLUMNS)
+    columns = ",\n    ".join(f"{name} {ch_type}" for name, ch_type in rollup_columns(registry))
     key = ", ".join(name for name, _ in ROLLUP_KEY_COLUMNS)
     ttl = ",\n    ".join(
         f"window_start + INTERVAL {int(retention_days[g])} DAY DELETE WHERE granularity = '{g}'" for g in GRANULARITIES
@@ -116,5 +99,29 @@ def render_rollup_ddl(database: str, retention_days: dict[str, int]) -> list[str
             "PARTITION BY (granularity, toYYYYMM(window_start))\n"
             f"ORDER BY ({key})\n"
             f"TTL {ttl}"
-        )
+        ),
+        *(
+            f"ALTER TABLE {db}.{ROLLUPS_TABLE} ADD COLUMN IF NOT EXISTS {name} {ch_type}"
+            for name, ch_type in measure_columns(registry)
+        ),
     ]
+
+
+def distinct_upgrade(database: str) -> list[str]:
+    """Statements upgrading a store written before issue 13, whose distinct-count arrays hold the ids
+    (`Array(String)`), to the hashes the registry declares (`Array(UInt64)`, `halfMD5` of each id, the
+    worker's `schemas.registry.distinct_key`). Run once with the workers stopped, in order (or rebuild
+    the rollups from the raw events with `tallystream-reconcile` within the raw retention)."""
+    db = check_identifier(database)
+    table = f"{db}.{ROLLUPS_TABLE}"
+    out: list[str] = []
+    for name in DISTINCT_MEASURES:
+        out += [
+            f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name}_hashed Array(UInt64) "
+            f"DEFAULT arrayMap(x -> halfMD5(x), {name})",
+            f"ALTER TABLE {table} MATERIALIZE COLUMN {name}_hashed SETTINGS mutations_sync = 1",
+            f"ALTER TABLE {table} MODIFY COLUMN {name}_hashed REMOVE DEFAULT",
+            f"ALTER TABLE {table} DROP COLUMN {name}",
+            f"ALTER TABLE {table} RENAME COLUMN {name}_hashed TO {name}",
+        ]
+    return out

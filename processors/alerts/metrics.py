@@ -17,9 +17,17 @@ from zoneinfo import ZoneInfo
 
 from schemas.alerts import PIPELINE_METRICS, AlertRule
 from schemas.ddl import check_identifier
+from schemas.registry import REGISTRY
 from schemas.rollups import LATENCY_BOUNDS_MS, ROLLUPS_TABLE, latency_percentile
 
 ROLLING = {"5m": 5, "15m": 15, "1h": 60}
+ALERT_MEASURES = ("events", "errors", "input_tokens", "output_tokens", "cost_usd", "unpriced")
+"""The registry measures every evaluation reads (`latency_buckets` too when a latency rule exists)."""
+_DIMENSIONS = (
+    *((d, REGISTRY.dimension_sql(d, ("llm_call",))) for d in ("provider", "model", "feature")),
+    ("domain", "r.domain"),
+)
+"""The columns filtered rules split by: the llm_call dimensions the registry names, and the domain."""
 MONTH_WINDOW_METRICS = ("budget_used_pct", "projected_budget_pct")
 
 
@@ -39,23 +47,22 @@ def tick_query(
     `latency` (a latency rule exists). Everything else is summed, so the answer stays small."""
     table = f"{check_identifier(database)}.{ROLLUPS_TABLE}"
     dims = ",\n    ".join(
-        f"if(has({{detailed:Array(String)}}, r.tenant_id), r.{d}, '') AS {d}" for d in ("d1", "d2", "d3", "domain")
+        f"if(has({{detailed:Array(String)}}, r.tenant_id), {sql}, '') AS {d}" for d, sql in _DIMENSIONS
     )
-    buckets = ",\n    sumForEach(r.latency_buckets) AS latency_buckets" if latency else ""
+    measures = (*ALERT_MEASURES, *(("latency_buckets",) if latency else ()))
+    sums = ",\n    ".join(f"{REGISTRY.measure(m).sql(f'r.{m}')} AS {m}" for m in measures)
     sql = (
         "SELECT r.tenant_id AS tenant_id,\n"
         "    if(r.granularity = 'day', 'day', concat('m', toString(span))) AS granularity,\n"
         "    if(r.granularity = 'day', toUnixTimestamp(r.window_start), 0) AS window,\n"
         f"    {dims},\n"
-        "    sum(r.events) AS events, sum(r.errors) AS errors, sum(r.input_tokens) AS input_tokens,\n"
-        "    sum(r.output_tokens) AS output_tokens, sum(r.cost_usd) AS cost_usd, sum(r.unpriced) AS unpriced"
-        f"{buckets}\n"
+        f"    {sums}\n"
         f"FROM {table} AS r FINAL\n"
         "ARRAY JOIN if(r.granularity = 'day', [0], [5, 15, 60]) AS span\n"
         "WHERE r.type = 'llm_call' AND r.tenant_id IN {tenants:Array(String)}\n"
         "    AND ((r.granularity = 'minute' AND r.window_start > {minute:DateTime} - toIntervalMinute(span))\n"
         "      OR (r.granularity = 'day' AND r.window_start >= {day_since:DateTime}))\n"
-        "GROUP BY tenant_id, granularity, window, d1, d2, d3, domain"
+        f"GROUP BY tenant_id, granularity, window, {', '.join(d for d, _ in _DIMENSIONS)}"
     )
     minute = now.astimezone(UTC).replace(second=0, microsecond=0)
     return Query(
@@ -78,9 +85,9 @@ def needs_detail(rule: AlertRule) -> bool:
 def _matches(row: Mapping[str, Any], rule: AlertRule) -> bool:
     f = rule.filters
     return (
-        (f.provider is None or row["d1"] == f.provider)
-        and (f.model is None or row["d2"] == f.model)
-        and (f.feature is None or row["d3"] == f.feature)
+        (f.provider is None or row["provider"] == f.provider)
+        and (f.model is None or row["model"] == f.model)
+        and (f.feature is None or row["feature"] == f.feature)
         and (f.domain is None or row["domain"] == f.domain)
     )
 

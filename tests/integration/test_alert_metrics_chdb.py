@@ -67,6 +67,6 @@ async def test_tick_query_sums_each_window_in_the_store(tmp_path: Path) -> None:
         float(sum(expected_cost("openai", c["model"], c["input_tokens"], c["output_tokens"]) for c in mar))
     )
     assert value(acme, metric="latency_p95") == 500.0  # every call took 420 ms: the 300-500 ms bucket
-    assert {(r["d1"], r["d2"]) for r in globex} == {("", "")}  # no filtered rule: summed per tenant only
+    assert {(r["provider"], r["model"]) for r in globex} == {("", "")}  # no filtered rule: summed per tenant only
     assert value(globex) == 1
     await wh.close()

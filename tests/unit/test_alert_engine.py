@@ -32,8 +32,8 @@ SLACK = SlackChannel(webhook_url="https://hooks.slack.test/x")
 
 
 def row(window: datetime | None = None, granularity: str = "m5", **m: Any) -> dict[str, Any]:
-    base = {"tenant_id": "acme", "granularity": granularity, "window": int(window.timestamp()) if window else 0, "d1": "openai",
-            "d2": "gpt-4o", "d3": "chat", "domain": "shop", "events": "0", "errors": "0", "input_tokens": "0",
+    base = {"tenant_id": "acme", "granularity": granularity, "window": int(window.timestamp()) if window else 0, "provider": "openai",
+            "model": "gpt-4o", "feature": "chat", "domain": "shop", "events": "0", "errors": "0", "input_tokens": "0",
             "output_tokens": "0", "cost_usd": Decimal(0), "unpriced": "0", "latency_buckets": ["0"] * 16}  # fmt: skip
     return {**base, **m}
 
@@ -69,9 +69,9 @@ def test_rolling_windows_filters_day_and_month_values() -> None:
     day = NOW.replace(hour=0, minute=0, second=0)
     rows = [
         row(events="3", errors="1", cost_usd=Decimal("0.5")),
-        row(events="2", cost_usd=Decimal("0.25"), d2="gpt-4o-mini"),
+        row(events="2", cost_usd=Decimal("0.25"), model="gpt-4o-mini"),
         row(granularity="m15", events="13", errors="1"),
-        row(granularity="m15", events="2", d2="gpt-4o-mini"),
+        row(granularity="m15", events="2", model="gpt-4o-mini"),
         row(day, "day", events="40", cost_usd=Decimal("30")),
         row(day - timedelta(days=1), "day", events="40", cost_usd=Decimal("28")),
         row(day - timedelta(days=20), "day", events="40", cost_usd=Decimal("7")),  # February

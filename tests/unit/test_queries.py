@@ -14,21 +14,21 @@ T1 = datetime(2026, 3, 8, tzinfo=UTC)
 
 
 def test_rollup_totals_sql_and_parameters() -> None:
-    scope = Scope("acme", "day", T0, T1, ("llm_call",), d1=("openai",), domain="shop.test")
-    q = rollup_totals("tally", scope, ("events", "cost_usd"), ("d1", "d2"), ("week", "Europe/Paris"), limit=5)
+    scope = Scope("acme", "day", T0, T1, ("llm_call",), domain="shop.test", match={"provider": ("openai",)})
+    q = rollup_totals("tally", scope, ("events", "cost_usd"), ("provider", "model"), ("week", "Europe/Paris"), limit=5)
     assert q.sql == (
         "SELECT\n"
         "    toUnixTimestamp(toDateTime(toMonday(toTimeZone(window_start, {tz:String})), {tz:String})) AS bucket,\n"
-        "    d1,\n    d2,\n    sum(r.events) AS events,\n    sum(r.cost_usd) AS cost_usd\n"
+        "    r.d1 AS provider,\n    r.d2 AS model,\n    sum(r.events) AS events,\n    sum(r.cost_usd) AS cost_usd\n"
         "FROM tally.rollups AS r FINAL\n"
         "WHERE tenant_id = {tenant_id:String}\n"
         "    AND granularity = {granularity:String}\n"
         "    AND window_start >= {since:DateTime} AND window_start < {until:DateTime}\n"
         "    AND type IN {types:Array(String)}\n"
-        "    AND d1 IN {d1:Array(String)}\n"
+        "    AND r.d1 IN {match_provider:Array(String)}\n"
         "    AND domain = {domain:String}\n"
-        "GROUP BY bucket, d1, d2\n"
-        "ORDER BY bucket, d1, d2\n"
+        "GROUP BY bucket, provider, model\n"
+        "ORDER BY bucket, provider, model\n"
         "LIMIT 5"
     )
     assert q.params == {
@@ -38,7 +38,7 @@ def test_rollup_totals_sql_and_parameters() -> None:
         "until": "2026-03-08 00:00:00",
         "tz": "Europe/Paris",
         "types": ["llm_call"],
-        "d1": ["openai"],
+        "match_provider": ["openai"],
         "domain": "shop.test",
     }
 
@@ -56,7 +56,7 @@ def test_unknown_names_are_refused_not_interpolated() -> None:
     with pytest.raises(ValueError, match="unknown measure or dimension: session_id"):
         rollup_totals("tally", Scope("a", "day", T0, T1), ("events",), ("session_id",))
     with pytest.raises(ValueError, match="cannot order by 'cost_usd DESC'"):
-        rollup_totals("tally", Scope("a", "day", T0, T1), ("events",), ("d1",), order_by=("cost_usd DESC",))
+        rollup_totals("tally", Scope("a", "day", T0, T1), ("events",), ("provider",), order_by=("cost_usd DESC",))
     with pytest.raises(ValueError, match="not a valid database identifier"):
         rollup_totals("tally; DROP", Scope("a", "day", T0, T1), ("events",))
 
@@ -64,7 +64,9 @@ def test_unknown_names_are_refused_not_interpolated() -> None:
 def test_tenant_values_are_parameters_never_sql_text() -> None:
     evil = "x' OR 1=1 --"
     for q in (
-        rollup_totals("tally", Scope(evil, "day", T0, T1, (evil,), d1=(evil,), domain=evil), ("events",)),
+        rollup_totals(
+            "tally", Scope(evil, "day", T0, T1, ("llm_call", evil), domain=evil, match={"model": (evil,)}), ("events",)
+        ),
         queries.session_list("tally", evil, T0, T1, 10, search=evil),
         queries.session_events("tally", evil, evil, 10),
         queries.export_page("tally", evil, T0, T1, (T0, evil), 10),
@@ -99,3 +101,18 @@ def test_a_series_with_its_total_is_one_grouping_sets_query() -> None:
     assert q.sql.endswith("GROUP BY GROUPING SETS ((bucket), ())\nORDER BY bucket")
     with pytest.raises(ValueError, match="with_total needs a bucket"):
         rollup_totals("tally", Scope("acme", "day", T0, T1), ("sessions",), with_total=True)
+
+
+def test_named_dimensions_read_the_slot_of_each_type() -> None:
+    one = rollup_totals("tally", Scope("a", "day", T0, T1, ("product_event",)), ("max_product_name",), ("product_id",))
+    assert "    r.d2 AS product_id,\n    max(r.d3) AS max_product_name\n" in one.sql
+    # a dimension only some of the scope's types have: their slot, '' for the others
+    mixed = rollup_totals("tally", Scope("a", "day", T0, T1, ("session_ended", "search")), ("events",), ("end_reason",))
+    assert "multiIf(r.type IN ('session_ended'), r.d1, '') AS end_reason" in mixed.sql
+    # `feature` is d3 of an llm_call but d2 of a conversion
+    both = rollup_totals("tally", Scope("a", "day", T0, T1), ("events",), ("feature",))
+    assert "multiIf(r.type IN ('llm_call'), r.d3, r.type IN ('conversion'), r.d2, '') AS feature" in both.sql
+    with pytest.raises(ValueError, match="unknown measure or dimension: provider"):
+        rollup_totals("tally", Scope("a", "day", T0, T1, ("message",)), ("events",), ("provider",))
+    with pytest.raises(ValueError, match="unknown measure or dimension: d1"):
+        rollup_totals("tally", Scope("a", "day", T0, T1), ("events",), ("d1",))

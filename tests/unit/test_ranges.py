@@ -17,6 +17,7 @@ from processors.pricing import PriceBook
 from processors.ranges import OpenRange, RangeBook, RangeUpdate
 from processors.rows import Record, Row, build_batch
 from processors.windows import UTC_ZONE, Agg, Key, keys_of, rollup_row
+from schemas.registry import distinct_key
 from schemas.rollups import ROLLUP_COLUMN_NAMES
 from tests.factories import llm_call, message
 
@@ -224,7 +225,7 @@ def test_one_event_adds_to_all_its_keys_and_the_row_is_left_alone() -> None:
     count(book, 0, 4, [A, B, C], row, update)
     count(book, 0, 5, [B], one(1, session="s-2"), update)
     assert summary(update) == {(0, 0, A): (1, 3, 4), (0, 0, B): (2, 4, 5), (0, 0, C): (1, 3, 4)}
-    assert update.touched[(0, 0, B)][0].sessions == {"s-1", "s-2"}
+    assert update.touched[(0, 0, B)][0].sessions == {distinct_key("s-1"), distinct_key("s-2")}
     assert row == before
     aggs = [update.touched[(0, 0, k)][0] for k in (A, B, C)]
     assert len({id(a) for a in aggs}) == 3
@@ -258,7 +259,7 @@ def test_rollup_rows_of_touched() -> None:
     assert [tuple(r) for r in rows] == [ROLLUP_COLUMN_NAMES]
     (row,) = rows
     assert (row["source_partition"], row["range_id"], row["version"]) == (2, 12, 1234)
-    assert (row["events"], row["input_tokens"], row["sessions"]) == (1, 9, ["s-1"])
+    assert (row["events"], row["input_tokens"], row["sessions"]) == (1, 9, [distinct_key("s-1")])
     assert (row["cost_usd"], row["latency_ms_sum"], row["end_users"]) == (_BASE["cost_usd"], 420, [])
 
 

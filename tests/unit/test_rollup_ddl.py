@@ -14,6 +14,7 @@ import pytest
 from processors.pricing import PriceBook
 from processors.rows import Record, build_batch
 from processors.windows import UTC_ZONE, Agg, keys_of, rollup_row
+from schemas.registry import distinct_key
 from schemas.rollups import (
     GRANULARITIES,
     RECONCILE_PARTITION,
@@ -58,8 +59,8 @@ EXPECTED_DDL = """CREATE TABLE IF NOT EXISTS tally.rollups (
     thumbs_up UInt64,
     thumbs_down UInt64,
     zero_results UInt64,
-    sessions Array(String),
-    end_users Array(String),
+    sessions Array(UInt64),
+    end_users Array(UInt64),
     measures Map(String, Float64),
     version UInt64
 )
@@ -71,16 +72,22 @@ TTL window_start + INTERVAL 7 DAY DELETE WHERE granularity = 'minute',
     window_start + INTERVAL 1830 DAY DELETE WHERE granularity = 'day'"""
 
 
+ADD_COLUMNS = [
+    f"ALTER TABLE tally.rollups ADD COLUMN IF NOT EXISTS {name} {ch_type}" for name, ch_type in ROLLUP_MEASURE_COLUMNS
+]
+
+
 def test_rollup_ddl_text() -> None:
-    assert render_rollup_ddl("tally", RETENTION) == [EXPECTED_DDL]
+    assert render_rollup_ddl("tally", RETENTION) == [EXPECTED_DDL, *ADD_COLUMNS]
+    assert ADD_COLUMNS[-1] == "ALTER TABLE tally.rollups ADD COLUMN IF NOT EXISTS measures Map(String, Float64)"
 
 
 def test_retention_order_in_the_dict_does_not_matter() -> None:
-    assert render_rollup_ddl("tally", {"day": 1830, "hour": 400, "minute": 7}) == [EXPECTED_DDL]
+    assert render_rollup_ddl("tally", {"day": 1830, "hour": 400, "minute": 7}) == [EXPECTED_DDL, *ADD_COLUMNS]
 
 
 def test_other_retentions_and_database() -> None:
-    (ddl,) = render_rollup_ddl("other_db", {"minute": 1, "hour": 2, "day": 3})
+    ddl = render_rollup_ddl("other_db", {"minute": 1, "hour": 2, "day": 3})[0]
     assert ddl.startswith("CREATE TABLE IF NOT EXISTS other_db.rollups (\n")
     assert ddl.endswith(
         "TTL window_start + INTERVAL 1 DAY DELETE WHERE granularity = 'minute',\n"
@@ -251,7 +258,8 @@ async def test_rollup_rows_fit_the_table(warehouse: ChdbWarehouse) -> None:
         assert isinstance(got["cost_usd"], Decimal)
         assert (got["revenue"], got["audio_seconds"], got["latency_ms_sum"]) == (Decimal(0), 0.0, 420)
         assert [int(n) for n in got["latency_buckets"]] == [0, 0, 0, 0, 1, *[0] * 11]
-        assert (got["sessions"], got["end_users"]) == (["s-1"], ["u-1"])
+        assert [int(x) for x in got["sessions"]] == [distinct_key("s-1")]
+        assert [int(x) for x in got["end_users"]] == [distinct_key("u-1")]
         assert got["measures"] == {"duration_s": 12.5}
         assert (got["content_chars"], got["rating_sum"], got["rating_count"], got["zero_results"]) == (0, 0, 0, 0)
         assert (got["thumbs_up"], got["thumbs_down"]) == (0, 0)

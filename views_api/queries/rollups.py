@@ -6,46 +6,50 @@ latest version of each and summing over ranges and partitions gives exact totals
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
 from schemas.ddl import check_identifier
+from schemas.registry import REGISTRY
 from schemas.rollups import ROLLUPS_TABLE
 from views_api.queries.base import Query, seconds
 
-MEASURES: Final[dict[str, str]] = {
-    "events": "sum(r.events)",
-    "errors": "sum(r.errors)",
-    "input_tokens": "sum(r.input_tokens)",
-    "output_tokens": "sum(r.output_tokens)",
-    "cached_input_tokens": "sum(r.cached_input_tokens)",
-    "reasoning_tokens": "sum(r.reasoning_tokens)",
-    "audio_seconds": "sum(r.audio_seconds)",
-    "cost_usd": "sum(r.cost_usd)",
-    "unpriced": "sum(r.unpriced)",
-    "latency_ms_sum": "sum(r.latency_ms_sum)",
+DERIVED: Final[dict[str, str]] = {
     "latency_count": "sum(arraySum(r.latency_buckets))",
-    "latency_buckets": "sumForEach(r.latency_buckets)",
-    "content_chars": "sum(r.content_chars)",
-    "revenue": "sum(r.revenue)",
-    "rating_sum": "sum(r.rating_sum)",
-    "rating_count": "sum(r.rating_count)",
-    "thumbs_up": "sum(r.thumbs_up)",
-    "thumbs_down": "sum(r.thumbs_down)",
-    "zero_results": "sum(r.zero_results)",
-    "sessions": "uniqExactArray(r.sessions)",
-    "end_users": "uniqExactArray(r.end_users)",
-    "measures": "sumMap(r.measures)",
-    "max_d3": "max(r.d3)",
     "first_window": "min(r.window_start)",
     "last_window": "max(r.window_start)",
 }
-"""Rollup measures by name: what each sums (or counts distinct) over the selected rows `r`. Columns are
-qualified so that a measure's alias (`latency_buckets`) never stands for the column inside another."""
+"""Read-only figures computed from the stored columns (not measures of the registry)."""
 
-DIMENSIONS: Final = ("tenant_id", "type", "d1", "d2", "d3", "domain")
+MEASURES: Final[dict[str, str]] = {m.name: m.sql(f"r.{m.name}") for m in REGISTRY.measures} | DERIVED
+"""Rollup measures by name: the registry's SQL aggregate of each over the selected rows `r`, plus `DERIVED`.
+Columns are qualified so that a measure's alias (`latency_buckets`) never stands for the column inside
+another. `max_<dimension>` (e.g. `max_product_name`) reads the largest value of a named dimension."""
+
+KEYS: Final = ("tenant_id", "type", "domain")
+"""Key columns a query may group by, besides the named dimensions of the registry."""
+DIMENSIONS: Final = (*KEYS, *REGISTRY.dimension_names)
+"""Every column a query may group by: the keys and the registry's named dimensions (`provider` ...)."""
+
+
+def _measure_sql(name: str, types: Sequence[str]) -> str | None:
+    if name in MEASURES:
+        return MEASURES[name]
+    dim = name.removeprefix("max_")
+    if dim != name and dim in REGISTRY.dimension_names and REGISTRY.slots_of(dim, types):
+        return f"max({REGISTRY.dimension_sql(dim, types)})"
+    return None
+
+
+def _dimension_sql(name: str, types: Sequence[str]) -> str | None:
+    if name in KEYS:
+        return name
+    if name in REGISTRY.dimension_names and REGISTRY.slots_of(name, types):
+        return REGISTRY.dimension_sql(name, types)
+    return None
+
 
 _BUCKET_SQL: Final[dict[str, str]] = {
     "minute": "toUnixTimestamp(window_start)",
@@ -69,9 +73,9 @@ class Scope:
     until: datetime
     types: tuple[str, ...] = ()
     """Event types (rollup `type`), all when empty."""
-    d1: tuple[str, ...] = ()
-    """Only these d1 values, all when empty."""
     domain: str | None = None
+    match: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Only rows whose named dimension (`provider`, `action` ...) is one of these values."""
 
 
 def rollup_totals(
@@ -93,7 +97,9 @@ def rollup_totals(
     """
     if with_total and bucket is None:
         raise ValueError("with_total needs a bucket (the total row is told apart by bucket = 0)")
-    unknown = [m for m in measures if m not in MEASURES] + [d for d in group_by if d not in DIMENSIONS]
+    measure_sql = {m: _measure_sql(m, scope.types) for m in measures}
+    dimension_sql = {d: _dimension_sql(d, scope.types) for d in (*group_by, *scope.match)}
+    unknown = [name for name, sql in (*measure_sql.items(), *dimension_sql.items()) if sql is None]
     if unknown:
         raise ValueError(f"unknown measure or dimension: {', '.join(unknown)}")
     table = f"{check_identifier(database)}.{ROLLUPS_TABLE}"
@@ -102,7 +108,7 @@ def rollup_totals(
         "since": seconds(scope.since),
         "until": seconds(scope.until),
     }
-    select = list(group_by)
+    select = [d if dimension_sql[d] == d else f"{dimension_sql[d]} AS {d}" for d in group_by]
     keys = list(group_by)
     if bucket is not None:
         size, tz = bucket
@@ -110,7 +116,7 @@ def rollup_totals(
         keys.insert(0, "bucket")
         if "{tz:" in _BUCKET_SQL[size]:
             params["tz"] = tz
-    select += [f"{MEASURES[m]} AS {m}" for m in measures]
+    select += [f"{measure_sql[m]} AS {m}" for m in measures]
     where = ["granularity = {granularity:String}"]
     if scope.tenant_id is not None:
         where.insert(0, "tenant_id = {tenant_id:String}")
@@ -119,9 +125,9 @@ def rollup_totals(
     if scope.types:
         where.append("type IN {types:Array(String)}")
         params["types"] = list(scope.types)
-    if scope.d1:
-        where.append("d1 IN {d1:Array(String)}")
-        params["d1"] = list(scope.d1)
+    for name, values in scope.match.items():
+        where.append(f"{dimension_sql[name]} IN {{match_{name}:Array(String)}}")
+        params[f"match_{name}"] = list(values)
     if scope.domain is not None:
         where.append("domain = {domain:String}")
         params["domain"] = scope.domain
@@ -142,11 +148,12 @@ def rollup_totals(
     return Query(sql, params)
 
 
+_ACTION: Final = REGISTRY.dimension_sql("action", ("product_event",))
 FUNNEL_STAGES: Final[dict[str, str]] = {
     "started": "type = 'session_started'",
-    "viewed": "type = 'product_event' AND d1 IN ('recommended', 'inquired')",
-    "clicked": "type = 'product_event' AND d1 = 'clicked'",
-    "added_to_cart": "type = 'product_event' AND d1 = 'added_to_cart'",
+    "viewed": f"type = 'product_event' AND {_ACTION} IN ('recommended', 'inquired')",
+    "clicked": f"type = 'product_event' AND {_ACTION} = 'clicked'",
+    "added_to_cart": f"type = 'product_event' AND {_ACTION} = 'added_to_cart'",
     "converted": "type = 'conversion'",
 }
 """Seed 003's funnel stages: the rollup rows whose sessions reached each one."""
@@ -156,7 +163,7 @@ def funnel_sessions(database: str, scope: Scope, bucket: tuple[str, str] | None 
     """Distinct sessions at each funnel stage (`FUNNEL_STAGES`) in `scope`, per `bucket` = (size, zone) if given.
 
     One column per stage: uniqExactArray over the `sessions` arrays of that stage's rows. The scope's
-    types and d1 are ignored (the stages fix them); its domain applies.
+    types and matches are ignored (the stages fix them); its domain applies.
     """
     table = f"{check_identifier(database)}.{ROLLUPS_TABLE}"
     params: dict[str, Any] = {

@@ -127,14 +127,14 @@ async def messages(
 ) -> MessagesSeries:
     """Message volume per bucket, user vs assistant (and system)."""
     q = queries.rollup_totals(
-        database, scope(tenant, period, "message"), ("events",), ("d1",), (period.bucket, period.tz.key)
+        database, scope(tenant, period, "message"), ("events",), ("role",), (period.bucket, period.tz.key)
     )
     rows = await run(warehouse, q)
     prev = await run(
         warehouse, queries.rollup_totals(database, scope(tenant, period, "message", previous=True), ("events",))
     )
     roles = {
-        role: series(period, [r for r in rows if r["d1"] == role], ("events",))
+        role: series(period, [r for r in rows if r["role"] == role], ("events",))
         for role in ("user", "assistant", "system")
     }
     totals = {role: sum(p["events"] for p in points) for role, points in roles.items()}
@@ -170,7 +170,11 @@ async def costs(tenant: TenantCtx, period: PeriodDep, warehouse: WarehouseDep, d
     models = await run(
         warehouse,
         queries.rollup_totals(
-            database, llm, measures, ("d1", "d2"), order_by=("cost_usd DESC", "events DESC", "d1", "d2")
+            database,
+            llm,
+            measures,
+            ("provider", "model"),
+            order_by=("cost_usd DESC", "events DESC", "provider", "model"),
         ),
     )
     points = await run(
@@ -184,8 +188,8 @@ async def costs(tenant: TenantCtx, period: PeriodDep, warehouse: WarehouseDep, d
     previous_cost = prev[0]["cost_usd"] if prev else Decimal(0)
     by_model = [
         ModelCost(
-            provider=m["d1"],
-            model=m["d2"],
+            provider=m["provider"],
+            model=m["model"],
             requests=m["events"],
             errors=m["errors"],
             input_tokens=m["input_tokens"],
@@ -231,9 +235,14 @@ async def top_products(
     limit: Annotated[int, Query(ge=1, le=100, description="How many products.")] = 10,
 ) -> TopProducts:
     """Products most often recommended, inquired about, clicked or added to cart in the period."""
-    s = scope(tenant, period, "product_event", d1=(event_type,))
+    s = scope(tenant, period, "product_event", match={"action": (event_type,)})
     q = queries.rollup_totals(
-        database, s, ("events", "sessions", "max_d3"), ("d2",), order_by=("events DESC", "d2"), limit=limit
+        database,
+        s,
+        ("events", "sessions", "max_product_name"),
+        ("product_id",),
+        order_by=("events DESC", "product_id"),
+        limit=limit,
     )
     rows = await run(warehouse, q)
     return TopProducts(
@@ -241,7 +250,12 @@ async def top_products(
         event_type=event_type,
         period=PeriodOut.of(period),
         products=[
-            TopProduct(product_id=r["d2"], product_name=r["max_d3"], count=r["events"], sessions=r["sessions"])
+            TopProduct(
+                product_id=r["product_id"],
+                product_name=r["max_product_name"],
+                count=r["events"],
+                sessions=r["sessions"],
+            )
             for r in rows
         ],
     )

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict
 
+from schemas.registry import REGISTRY, SLOTS
 from schemas.rollups import ROLLUP_DIMENSIONS
 from views_api import queries, reading
 from views_api.context import TenantCtx, period_params, scope
@@ -23,11 +24,8 @@ from views_api.periods import Period, PeriodError
 
 router = APIRouter(prefix="/api/dashboard/{tenant_id}", tags=["generic"])
 
-SERIES_MEASURES = (
-    "events", "errors", "input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens", "cost_usd",
-    "unpriced", "latency_ms_sum", "content_chars", "revenue", "rating_sum", "rating_count", "thumbs_up",
-    "thumbs_down", "zero_results", "sessions", "end_users", "measures",
-)  # fmt: skip
+SERIES_MEASURES: Final = tuple(m.name for m in REGISTRY.measures if m.merge != "sum_array")
+"""Every registry measure whose reading is one number or a map (arrays, e.g. latency buckets, are not points)."""
 EventType = Literal[
     "llm_call", "message", "session_started", "session_ended", "tool_call", "product_event", "search", "conversion",
     "feedback", "custom", "late",
@@ -76,9 +74,16 @@ async def series(
     if not names or unknown:
         raise PeriodError("measures", f"unknown measures {unknown}; choose from {', '.join(SERIES_MEASURES)}")
     groups = tuple(dict.fromkeys(group_by or ()))
-    s = scope(tenant, period, type, d1=tuple(d1 or ()), domain=domain)
-    q = queries.rollup_totals(database, s, names, groups, (period.bucket, period.tz.key))
-    rows: list[dict[str, Any]] = await warehouse.query(q.sql, q.params)
+    # The public parameters name the slots (d1..d3); the queries read the type's named dimensions.
+    named = {slot: d.name for slot, d in zip(SLOTS, REGISTRY.types[type].dimensions, strict=False)}
+    columns = {g: named.get(g, g) for g in groups if g == "domain" or g in named}
+    wanted = tuple(d1 or ())
+    rows: list[dict[str, Any]] = []
+    if not wanted or "d1" in named or "" in wanted:  # a slot the type leaves empty holds ''
+        match = {named["d1"]: wanted} if wanted and "d1" in named else {}
+        s = scope(tenant, period, type, domain=domain, match=match)
+        q = queries.rollup_totals(database, s, names, tuple(columns.values()), (period.bucket, period.tz.key))
+        rows = await warehouse.query(q.sql, q.params)
     labels = dict(zip(("d1", "d2", "d3"), ROLLUP_DIMENSIONS[type], strict=True))
     return Series(
         tenant_id=tenant.tenant_id,
@@ -88,7 +93,7 @@ async def series(
         points=[
             SeriesPoint(
                 start=reading.utc(r["bucket"]),
-                group={g: r[g] for g in groups},
+                group={g: r[columns[g]] if g in columns else "" for g in groups},
                 values={m: r[m] for m in names},
             )
             for r in rows

@@ -161,8 +161,8 @@ async def telemetry(
             database,
             llm,
             ("events", "input_tokens", "output_tokens", "cost_usd"),
-            ("d1", "d2"),
-            order_by=("events DESC", "cost_usd DESC", "d2", "d1"),
+            ("provider", "model"),
+            order_by=("events DESC", "cost_usd DESC", "model", "provider"),
         ),
     )
     domains = await run(
@@ -232,8 +232,8 @@ async def telemetry(
         ),
         model_usage=[
             ModelUsage(
-                model=m["d2"],
-                provider=m["d1"],
+                model=m["model"],
+                provider=m["provider"],
                 count=m["events"],
                 cost=m["cost_usd"],
                 tokens=m["input_tokens"] + m["output_tokens"],
@@ -269,21 +269,23 @@ async def analytics(tenant: TenantCtx, period: Week, warehouse: WarehouseDep, da
     """Response time, satisfaction, resolution, search queries, languages and message volume of the period."""
     measures = ("events", "latency_ms_sum", "latency_count", *FEEDBACK)
     kinds = scope(tenant, period, "llm_call", "feedback", "session_ended", "search")
-    rows = await run(warehouse, queries.rollup_totals(database, kinds, measures, ("type", "d1")))
+    rows = await run(warehouse, queries.rollup_totals(database, kinds, measures, ("type", "end_reason")))
     search = scope(tenant, period, "search")
     top = await run(
         warehouse,
         queries.rollup_totals(
-            database, search, ("events",), ("d2",), order_by=("events DESC", "d2"), limit=TOP_QUERIES
+            database, search, ("events",), ("query",), order_by=("events DESC", "query"), limit=TOP_QUERIES
         ),
     )
-    zero = scope(tenant, period, "search", d1=("zero",))
+    zero = scope(tenant, period, "search", match={"outcome": ("zero",)})
     failed = await run(
         warehouse,
-        queries.rollup_totals(database, zero, ("events",), ("d2",), order_by=("events DESC", "d2"), limit=TOP_QUERIES),
+        queries.rollup_totals(
+            database, zero, ("events",), ("query",), order_by=("events DESC", "query"), limit=TOP_QUERIES
+        ),
     )
     messages = await run(
-        warehouse, queries.rollup_totals(database, scope(tenant, period, "message"), ("events",), ("d1", "d2"))
+        warehouse, queries.rollup_totals(database, scope(tenant, period, "message"), ("events",), ("role", "language"))
     )
 
     def sum_of(measure: str, kind: str, **where: str) -> int:
@@ -296,8 +298,8 @@ async def analytics(tenant: TenantCtx, period: Week, warehouse: WarehouseDep, da
     searches = sum_of("events", "search")
     languages: dict[str, int] = {}
     for m in messages:
-        if m["d2"]:
-            name = language_name(m["d2"])
+        if m["language"]:
+            name = language_name(m["language"])
             languages[name] = languages.get(name, 0) + m["events"]
     with_language = sum(languages.values())
     total_messages = sum(m["events"] for m in messages)
@@ -305,19 +307,19 @@ async def analytics(tenant: TenantCtx, period: Week, warehouse: WarehouseDep, da
     return Analytics(
         response_time=round(latency / calls / 1000, 3) if calls else 0.0,
         satisfaction_score=round(score / votes, 2) if votes else None,
-        resolution_rate=rate(sum_of("events", "session_ended", d1="completed"), ended) if ended else None,
+        resolution_rate=rate(sum_of("events", "session_ended", end_reason="completed"), ended) if ended else None,
         top_queries=[
-            QueryCount(query=t["d2"][:QUERY_CHARS], count=t["events"], percentage=rate(t["events"], searches))
+            QueryCount(query=t["query"][:QUERY_CHARS], count=t["events"], percentage=rate(t["events"], searches))
             for t in top
         ],
-        failed_searches=[f["d2"] for f in failed],
+        failed_searches=[f["query"] for f in failed],
         language_distribution=[
             LanguageShare(language=name, percentage=rate(n, with_language), color=COLORS[name])
             for name, n in sorted(languages.items(), key=lambda kv: (-kv[1], kv[0]))
         ],
         metrics=MessageMetrics(
             total_messages=total_messages,
-            user_messages=sum(m["events"] for m in messages if m["d1"] == "user"),
+            user_messages=sum(m["events"] for m in messages if m["role"] == "user"),
             avg_messages_per_day=round(total_messages / days, 2),
         ),
     )
@@ -356,11 +358,11 @@ async def missing_products(
 ) -> MissingProducts:
     """Products people searched for and did not find (zero-result searches), by demand."""
     searches = fine_scope(tenant, period, "search")
-    by_outcome = await run(warehouse, queries.rollup_totals(database, searches, ("events",), ("d1",)))
-    zero = replace(searches, d1=("zero",))
-    rows = await run(warehouse, queries.rollup_totals(database, zero, ("events", "last_window"), ("d2",)))
+    by_outcome = await run(warehouse, queries.rollup_totals(database, searches, ("events",), ("outcome",)))
+    zero = replace(searches, match={"outcome": ("zero",)})
+    rows = await run(warehouse, queries.rollup_totals(database, zero, ("events", "last_window"), ("query",)))
     window = WINDOW[searches.granularity]
-    products = missing.group((r["d2"], r["events"], r["last_window"] + window) for r in rows)
+    products = missing.group((r["query"], r["events"], r["last_window"] + window) for r in rows)
     total_requests = sum(p.count for p in products)
     categories = missing.categorize(products)
     return MissingProducts(
@@ -381,6 +383,6 @@ async def missing_products(
         ),
         categories=MissingCategories(**categories),
         recommendations=missing.recommend(
-            products, int(reading.total(by_outcome, "events", d1="zero")), int(reading.total(by_outcome, "events"))
+            products, int(reading.total(by_outcome, "events", outcome="zero")), int(reading.total(by_outcome, "events"))
         ),
     )

@@ -1,6 +1,6 @@
 """Seed 002's usage analytics and model comparison under /api/dashboard/{tenant_id}/ (LLM calls only).
 
-Everything reads the rollups' `llm_call` rows (d1 = provider, d2 = model) except the conversation
+Everything reads the rollups' `llm_call` rows (named `provider`, `model` by the registry) except the conversation
 table, a drill-down over the raw events (`queries.conversation_tokens`).
 """
 
@@ -57,10 +57,10 @@ def _sum(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def by_provider(rows: Iterable[Mapping[str, Any]]) -> list[ProviderUsage]:
-    """Rows with a `d1` (provider) column, summed per provider, most expensive first."""
+    """Rows with a `provider` column, summed per provider, most expensive first."""
     grouped: dict[str, list[Mapping[str, Any]]] = {}
     for row in rows:
-        grouped.setdefault(row["d1"], []).append(row)
+        grouped.setdefault(row["provider"], []).append(row)
     totals = {provider: _sum(picked) for provider, picked in grouped.items()}
     cost = sum((t["cost_usd"] for t in totals.values()), Decimal(0))
     requests = sum(t["events"] for t in totals.values())
@@ -76,7 +76,7 @@ def by_provider(rows: Iterable[Mapping[str, Any]]) -> list[ProviderUsage]:
 
 
 async def _llm_rows(
-    warehouse: WarehouseDep, database: str, tenant: Tenant, period: Period, group_by: tuple[str, ...] = ("d1",)
+    warehouse: WarehouseDep, database: str, tenant: Tenant, period: Period, group_by: tuple[str, ...] = ("provider",)
 ) -> list[dict[str, Any]]:
     q = queries.rollup_totals(
         database, scope(tenant, period, "llm_call"), TOKENS, group_by, (period.bucket, period.tz.key)
@@ -177,8 +177,8 @@ async def models(
         database,
         scope(tenant, period, "llm_call"),
         MODEL_MEASURES,
-        ("d1", "d2"),
-        order_by=("cost_usd DESC", "events DESC", "d1", "d2"),
+        ("provider", "model"),
+        order_by=("cost_usd DESC", "events DESC", "provider", "model"),
     )
     rows = await run(warehouse, q)
     total_cost = sum((r["cost_usd"] for r in rows), Decimal(0))
@@ -189,8 +189,8 @@ async def models(
         latency = [int(n) for n in r["latency_buckets"]]  # Array(UInt64) elements arrive as strings
         out.append(
             ModelStats(
-                provider=r["d1"],
-                model=r["d2"],
+                provider=r["provider"],
+                model=r["model"],
                 requests=r["events"],
                 errors=r["errors"],
                 error_rate_pct=rate(r["errors"], r["events"]),

@@ -1,0 +1,330 @@
+"""Rollups declared once: every event type's named dimensions and every measure, in one registry.
+
+The rollups table is generic (one table for every type, `schemas.rollups`): its key holds three
+dimension slots `d1`, `d2`, `d3` whose meaning depends on the row's `type`. This module is the only
+place that knows that meaning. Per event type, `EventRollup` names its dimensions (in slot order),
+says how each is derived from an event row (`processors.rows`) and documents it. Per measure,
+`Measure` gives its column name and ClickHouse type, how the worker merges two partial aggregates
+(`Merge`), the SQL aggregate that reads it, the event types it applies to and its source (what one
+event contributes). Everything else is derived from `REGISTRY`:
+
+- the rollup DDL (`schemas.rollups`, `schemas.ddl_cluster`): the measure columns;
+- the worker's aggregation (`processors.windows`): the rollup key of an event and what it adds;
+- reconcile (`processors.reconcile`): how stored rows are combined and subtracted;
+- the views (`views_api.queries.rollups`, `views_api.routes.series`): measure SQL, the series
+  whitelist, and named dimension columns (`provider`, `model`, ...) instead of `d1`/`d2`/`d3`;
+- the alert metrics (`processors.alerts.metrics`).
+
+Adding a measure is one `Measure(...)` in `MEASURES` (and a test): no DDL, worker or query edit.
+
+Distinct counts (`sessions`, `end_users`) hold 64-bit hashes, not the ids: `distinct_key(id)` is
+ClickHouse's `halfMD5(id)` (the first 8 bytes of MD5, big-endian), so an existing store's string
+arrays convert in SQL (`schemas.rollups.DISTINCT_UPGRADE`). Counting hashes is exact unless two
+different ids of one count collide: with n distinct ids the chance of any collision is about
+n² / 2^65 (1e-8 for a million ids).
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+from operator import itemgetter
+from typing import Any, Final, Literal
+from urllib.parse import urlencode
+
+Row = Mapping[str, Any]
+Merge = Literal["sum", "max", "min", "last", "union", "sum_array", "sum_map"]
+"""How two partial aggregates of a measure combine: sum; max; min; the value of the latest time
+(`last`, values are (time, value)); set union (distinct counts); element-wise sum of arrays; sum per
+map key. Every merge is associative and commutative, so any split of the events adds up the same."""
+
+SLOTS: Final = ("d1", "d2", "d3")
+"""The dimension columns of the rollups table, in key order."""
+
+LATENCY_BOUNDS_MS: Final = (50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 7500, 10_000, 20_000, 60_000)
+"""Upper bounds (exclusive) of the latency buckets; one more bucket holds everything slower."""
+
+_READ_SQL: Final[dict[str, str]] = {
+    "sum": "sum({c})",
+    "max": "max({c})",
+    "min": "min({c})",
+    "last": "argMax({c}.2, {c}.1)",
+    "union": "uniqExactArray({c})",
+    "sum_array": "sumForEach({c})",
+    "sum_map": "sumMap({c})",
+}
+"""Default SQL aggregate reading a measure, by merge (`{c}`: the qualified column)."""
+
+_COMBINE_SQL: Final[dict[str, str]] = {"sum": "sum({c})", "sum_array": "sumForEach({c})", "sum_map": "sumMap({c})"}
+"""SQL folding stored rows into one value of the column (reconcile); other merges are idempotent."""
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One named dimension of an event type (it occupies the slot of its position)."""
+
+    name: str
+    """The column name queries return (`provider`, `model` ...)."""
+    source: str | Callable[[Row], str]
+    """The event row's field, or a pure function of the row."""
+    label: str = ""
+    """What it holds, for people (the series view's `dimensions`); the name when empty."""
+
+    def read(self) -> Callable[[Row], str]:
+        return itemgetter(self.source) if isinstance(self.source, str) else self.source
+
+
+@dataclass(frozen=True)
+class EventRollup:
+    """How events of one type enter the rollups: their dimensions, in slot order (at most three)."""
+
+    type: str
+    dimensions: tuple[Dimension, ...] = ()
+    doc: str = ""
+
+    def __post_init__(self) -> None:
+        if len(self.dimensions) > len(SLOTS):
+            raise ValueError(f"{self.type}: at most {len(SLOTS)} dimensions")
+
+    def slot(self, name: str) -> str | None:
+        """The column (`d1`..`d3`) holding dimension `name`, None if the type has no such dimension."""
+        return next((s for s, d in zip(SLOTS, self.dimensions, strict=False) if d.name == name), None)
+
+    def labels(self) -> tuple[str, str, str]:
+        padded = [d.label or d.name for d in self.dimensions] + [""] * (len(SLOTS) - len(self.dimensions))
+        return padded[0], padded[1], padded[2]
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One measure column of the rollups table."""
+
+    name: str
+    ch_type: str
+    merge: Merge
+    source: str | Callable[[Row], Any]
+    """What one event contributes: a row field or a pure function; None adds nothing. By merge: a
+    number (sum, max, min), (time, value) (last), one element (union), (index, amount) (sum_array),
+    a name -> amount mapping (sum_map)."""
+    types: frozenset[str] | None = None
+    """The event types it applies to; None: every type."""
+    doc: str = ""
+    size: int = 0
+    """Length of a `sum_array` measure's array."""
+    read_sql: str = ""
+    """SQL aggregate reading it (`{c}`: the column); by default from its merge."""
+
+    def __post_init__(self) -> None:
+        if self.merge == "sum_array" and self.size < 1:
+            raise ValueError(f"{self.name}: a sum_array measure needs its size")
+
+    @property
+    def read(self) -> str:
+        return self.read_sql or _READ_SQL[self.merge]
+
+    def sql(self, column: str) -> str:
+        """The SQL aggregate reading this measure from `column` (e.g. `r.cost_usd`)."""
+        return self.read.replace("{c}", column)
+
+    def combine_sql(self, column: str) -> str | None:
+        """SQL folding stored rows into one value of the column, None for idempotent merges."""
+        template = _COMBINE_SQL.get(self.merge)
+        return template.replace("{c}", column) if template else None
+
+    def value(self) -> Callable[[Row], Any]:
+        return itemgetter(self.source) if isinstance(self.source, str) else self.source
+
+    def applies_to(self, type_: str) -> bool:
+        return self.types is None or type_ in self.types
+
+
+@dataclass(frozen=True)
+class Registry:
+    """The event types and measures of the rollups (`REGISTRY`; tests build toy copies)."""
+
+    types: Mapping[str, EventRollup]
+    measures: tuple[Measure, ...]
+    late: str = "late"
+    """The type that counts events too late for the stream (its dimension: the event's type)."""
+
+    def __post_init__(self) -> None:
+        names = [m.name for m in self.measures]
+        if len(set(names)) != len(names):
+            raise ValueError("measure names must be unique")
+
+    def with_measure(self, measure: Measure) -> Registry:
+        """A copy with one more measure."""
+        return Registry(self.types, (*self.measures, measure), self.late)
+
+    def measure(self, name: str) -> Measure:
+        return self.by_name[name]
+
+    @cached_property
+    def by_name(self) -> dict[str, Measure]:
+        return {m.name: m for m in self.measures}
+
+    @cached_property
+    def dimension_names(self) -> tuple[str, ...]:
+        """Every dimension name, in first-seen order."""
+        return tuple(dict.fromkeys(d.name for t in self.types.values() for d in t.dimensions))
+
+    def slots_of(self, name: str, types: Sequence[str] = ()) -> dict[str, tuple[str, ...]]:
+        """slot -> the types (of `types`, or all) whose dimension `name` is in that slot."""
+        out: dict[str, list[str]] = {}
+        for t in types or tuple(self.types):
+            slot = self.types[t].slot(name) if t in self.types else None
+            if slot is not None:
+                out.setdefault(slot, []).append(t)
+        return {s: tuple(ts) for s, ts in out.items()}
+
+    def dimension_sql(self, name: str, types: Sequence[str] = (), table: str = "r") -> str:
+        """SQL reading dimension `name` of the rows of `types` (all when empty) from the slot columns.
+
+        When every one of `types` keeps it in one slot: that column; otherwise the slot of each
+        row's type ('' for types without it). ValueError if no type has it.
+        """
+        slots = self.slots_of(name, types)
+        if not slots:
+            raise ValueError(f"no event type has a dimension {name!r}")
+        if types and len(slots) == 1 and len(next(iter(slots.values()))) == len(set(types)):
+            return f"{table}.{next(iter(slots))}"
+        arms = ", ".join(
+            f"{table}.type IN ({', '.join(repr(t) for t in ts)}), {table}.{slot}" for slot, ts in slots.items()
+        )
+        return f"multiIf({arms}, '')"
+
+
+# --- sources: pure functions of an event row (processors.rows) ----------------------------------
+
+
+@lru_cache(maxsize=1 << 16)
+def distinct_key(value: str) -> int:
+    """The 64-bit hash distinct counts store: ClickHouse's `halfMD5(value)`."""
+    return int.from_bytes(hashlib.md5(value.encode(), usedforsecurity=False).digest()[:8], "big")
+
+
+def latency_bucket(latency_ms: int) -> int:
+    """Index of the latency bucket holding `latency_ms`."""
+    return bisect.bisect_right(LATENCY_BOUNDS_MS, latency_ms)
+
+
+def search_key(query: str) -> str:
+    """A search query as rollups group it: lower case, whitespace collapsed, at most 200 characters."""
+    return " ".join(query.lower().split())[:200]
+
+
+def _session(row: Row) -> int | None:
+    return distinct_key(row["session_id"]) if row["session_id"] else None
+
+
+def _end_user(row: Row) -> int | None:
+    return distinct_key(row["end_user_id"]) if row["end_user_id"] else None
+
+
+def _latency(row: Row) -> int | None:
+    return row["latency_ms"] or None  # 0 means "not measured" (a session_ended without duration_ms ...)
+
+
+def _latency_bucket(row: Row) -> tuple[int, int] | None:
+    return (latency_bucket(row["latency_ms"]), 1) if row["latency_ms"] > 0 else None
+
+
+def _flag(condition: Callable[[Row], bool]) -> Callable[[Row], int]:
+    return lambda row: 1 if condition(row) else 0
+
+
+# --- the registry -------------------------------------------------------------------------------
+
+_LLM = frozenset({"llm_call"})
+_TIMED = frozenset({"llm_call", "tool_call", "search", "session_ended"})
+
+EVENT_ROLLUPS: Final[dict[str, EventRollup]] = {
+    e.type: e
+    for e in (
+        EventRollup(
+            "llm_call",
+            (Dimension("provider", "provider"), Dimension("model", "model"), Dimension("feature", "feature")),
+        ),
+        EventRollup(
+            "message",
+            (
+                Dimension("role", "role"),
+                Dimension(
+                    "language",
+                    lambda r: r["properties"].get("language", ""),
+                    "language (the `language` property, if sent)",
+                ),
+            ),
+        ),
+        EventRollup("session_started", (Dimension("channel", "channel"),)),
+        EventRollup("session_ended", (Dimension("end_reason", "end_reason"),)),
+        EventRollup("tool_call", (Dimension("tool_name", "tool_name"), Dimension("status", "status"))),
+        EventRollup(
+            "product_event",
+            (
+                Dimension("action", "product_action"),
+                Dimension("product_id", "product_id"),
+                Dimension("product_name", "product_name"),
+            ),
+        ),
+        EventRollup(
+            "search",
+            (
+                Dimension("outcome", lambda r: "zero" if r["results_count"] == 0 else "found", "found|zero"),
+                Dimension(
+                    "query",
+                    lambda r: search_key(r["search_query"]),
+                    "query (lower case, whitespace collapsed, 200 characters)",
+                ),
+            ),
+        ),
+        EventRollup("conversion", (Dimension("currency", "currency"), Dimension("feature", "feature"))),
+        EventRollup("feedback"),
+        EventRollup(
+            "custom",
+            (
+                Dimension("name", "name"),
+                Dimension(
+                    "dimensions",
+                    lambda r: urlencode(sorted(r["dimensions"].items())),
+                    "dimensions, URL-encoded in key order (k1=v1&k2=v2)",
+                ),
+            ),
+        ),
+        EventRollup(
+            "late", (Dimension("event_type", "type", "type of the late event"),), "events too late for the stream"
+        ),
+    )
+}
+
+MEASURES: Final[tuple[Measure, ...]] = (
+    Measure("events", "UInt64", "sum", lambda r: 1, doc="events counted"),
+    Measure("errors", "UInt64", "sum", _flag(lambda r: r["status"] == "error" or r["end_reason"] == "error")),
+    Measure("input_tokens", "UInt64", "sum", "input_tokens", _LLM),
+    Measure("output_tokens", "UInt64", "sum", "output_tokens", _LLM),
+    Measure("cached_input_tokens", "UInt64", "sum", "cached_input_tokens", _LLM),
+    Measure("reasoning_tokens", "UInt64", "sum", "reasoning_tokens", _LLM),
+    Measure("audio_seconds", "Float64", "sum", "audio_seconds", _LLM),
+    Measure("cost_usd", "Decimal(38, 12)", "sum", "cost_usd", _LLM, doc="exact, from genai-prices or the tenant's"),
+    Measure("unpriced", "UInt64", "sum", _flag(lambda r: r["price_status"] == "unknown_model"), _LLM),
+    Measure("latency_ms_sum", "UInt64", "sum", _latency, _TIMED),
+    Measure("latency_buckets", "Array(UInt64)", "sum_array", _latency_bucket, _TIMED, size=len(LATENCY_BOUNDS_MS) + 1),
+    Measure("content_chars", "UInt64", "sum", "content_chars", frozenset({"message"})),
+    Measure("revenue", "Decimal(38, 12)", "sum", "revenue", frozenset({"conversion"})),
+    Measure("rating_sum", "UInt64", "sum", lambda r: r["rating"] or None, frozenset({"feedback"})),
+    Measure("rating_count", "UInt64", "sum", _flag(lambda r: bool(r["rating"])), frozenset({"feedback"})),
+    Measure("thumbs_up", "UInt64", "sum", _flag(lambda r: r["thumbs"] == 1), frozenset({"feedback"})),
+    Measure("thumbs_down", "UInt64", "sum", _flag(lambda r: r["thumbs"] == -1), frozenset({"feedback"})),
+    Measure("zero_results", "UInt64", "sum", _flag(lambda r: r["results_count"] == 0), frozenset({"search"})),
+    Measure("sessions", "Array(UInt64)", "union", _session, doc="distinct sessions (hashes, `distinct_key`)"),
+    Measure("end_users", "Array(UInt64)", "union", _end_user, doc="distinct end users (hashes, `distinct_key`)"),
+    Measure("measures", "Map(String, Float64)", "sum_map", "measures", frozenset({"custom"}), doc="custom measures"),
+)
+
+REGISTRY: Final = Registry(EVENT_ROLLUPS, MEASURES)
+
+DISTINCT_MEASURES: Final = tuple(m.name for m in MEASURES if m.merge == "union")
+"""Measures holding `distinct_key` hashes."""
