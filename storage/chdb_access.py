@@ -23,7 +23,10 @@ from schemas.ddl import check_identifier
 ACCESS_DIR: Final = "engine-access"
 """Folder under the data folder holding the config the engine is started with (rewritten each start)."""
 
-ROLE_GRANTS: Final = "SELECT, INSERT, CREATE DATABASE, CREATE TABLE, CREATE VIEW, ALTER ADD COLUMN, DROP VIEW"
+ROLE_GRANTS: Final = (
+    "SELECT, INSERT, CREATE DATABASE, CREATE TABLE, CREATE VIEW, ALTER ADD COLUMN, DROP VIEW,"
+    " ALTER MATERIALIZE COLUMN, ALTER MODIFY COLUMN, ALTER DROP COLUMN, ALTER RENAME COLUMN"  # the store's own upgrades
+)
 """What the worker and views roles do over the wire: queries, inserts, the schema of schemas/."""
 
 _PINNED_SETTINGS: Final = {

@@ -9,7 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.ddl import check_identifier, render_ddl
 from schemas.ddl_alerts import render_alert_ddl
-from schemas.rollups import render_rollup_ddl
+from schemas.rollups import DISTINCT_MEASURES, ROLLUPS_TABLE, distinct_upgrade, render_rollup_ddl
 from storage.base import Warehouse
 from storage.store_token import default_token_file
 
@@ -81,6 +81,18 @@ def schema_statements(settings: WarehouseSettings) -> list[str]:
 
 
 async def create_schema(warehouse: Warehouse, settings: WarehouseSettings) -> None:
-    """Create (or upgrade) the schema in `warehouse`."""
+    """Create (or upgrade) the schema in `warehouse`, the distinct-count columns of an older store included."""
     for statement in schema_statements(settings):
         await warehouse.execute(statement)
+    if await _holds_ids_not_hashes(warehouse, settings.database):
+        for statement in distinct_upgrade(settings.database):
+            await warehouse.execute(statement)
+
+
+async def _holds_ids_not_hashes(warehouse: Warehouse, database: str) -> bool:
+    """Whether the rollups' distinct-count arrays still hold the ids (a store written before the registry).
+    `any()` over an empty table still answers with the column's type."""
+    db = check_identifier(database)
+    columns = ", ".join(f"toTypeName(any({name})) AS {name}" for name in DISTINCT_MEASURES)
+    (types,) = await warehouse.query(f"SELECT {columns} FROM {db}.{ROLLUPS_TABLE}")
+    return any(types[name] == "Array(String)" for name in DISTINCT_MEASURES)

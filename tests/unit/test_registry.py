@@ -170,3 +170,34 @@ async def test_an_old_store_upgrades_its_id_arrays_to_hashes(warehouse: ChdbWare
         "SELECT type FROM system.columns WHERE database = 'db' AND table = 'rollups' AND name = 'sessions'"
     )
     assert column["type"] == "Array(UInt64)"
+
+
+@pytest.mark.parametrize("fenced", [False, True], ids=["embedded", "store-fenced engine"])
+async def test_create_schema_upgrades_an_older_store_by_itself(tmp_path: Path, fenced: bool) -> None:
+    """A store written before the registry (ids in the distinct arrays) is upgraded at the next start,
+    also by the store server's engine, whose user holds only the roles' grants."""
+    from storage.factory import WarehouseSettings, create_schema
+
+    settings = WarehouseSettings(chdb_path=tmp_path / "chdb", database="db")
+    old = ChdbWarehouse(settings.chdb_path)
+    await old.execute("CREATE DATABASE IF NOT EXISTS db")
+    ddl = render_rollup_ddl("db", RETENTION)[0]
+    for name in DISTINCT_MEASURES:
+        ddl = ddl.replace(f"{name} Array(UInt64)", f"{name} Array(String)")
+    await old.execute(ddl)
+    row = {"tenant_id": "acme", "granularity": "day", "window_start": NOW.strftime("%Y-%m-%d 00:00:00")}
+    row |= {"type": "message", "d1": "user", "d2": "", "d3": "", "domain": "", "source_partition": 0, "version": 1}
+    await old.insert(f"db.{ROLLUPS_TABLE}", [{**row, "range_id": 0, "events": 2, "sessions": ["s-1", "s-2"]}])
+    await old.close()
+
+    upgraded = ChdbWarehouse(settings.chdb_path, fenced_database="db" if fenced else None)
+    try:
+        await create_schema(upgraded, settings)
+        await create_schema(upgraded, settings)  # idempotent: nothing left to upgrade
+        (got,) = await upgraded.query(
+            f"SELECT toTypeName(any(sessions)) AS t, groupUniqArrayArray(sessions) AS hashes FROM db.{ROLLUPS_TABLE}"
+        )
+    finally:
+        await upgraded.close()
+    assert got["t"] == "Array(UInt64)"
+    assert sorted(int(h) for h in got["hashes"]) == sorted(distinct_key(s) for s in ("s-1", "s-2"))
