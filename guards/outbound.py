@@ -21,6 +21,7 @@ messages never carry the peer's text, so callers can report a category and nothi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
 import ssl
@@ -169,6 +170,11 @@ _OWNER: ContextVar[str] = ContextVar("outbound_owner", default="")
 """Whose request this is (a tenant): lookups are bounded per owner."""
 
 
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: Any) -> None:
+    with contextlib.suppress(RuntimeError):  # the loop is closed: nothing is waiting any more
+        loop.call_soon_threadsafe(callback, *args)
+
+
 class SystemResolver:
     """The system's getaddrinfo on this resolver's own threads (never the event loop's default pool),
     at most `per_owner` lookups of one owner at a time. A lookup that hangs keeps its thread until the
@@ -197,7 +203,7 @@ class SystemResolver:
             self._release(owner, slots)
             raise
         # the slot is free again when the thread is (not when the waiter gives up on it)
-        job.add_done_callback(lambda _: loop.call_soon_threadsafe(self._release, owner, slots))
+        job.add_done_callback(lambda _: _call_soon(loop, self._release, owner, slots))
         infos = await asyncio.wrap_future(job)
         return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
