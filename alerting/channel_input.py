@@ -8,7 +8,15 @@ import secrets
 from collections.abc import Sequence
 
 from alerting.limits import AlertLimits
-from schemas.alerts import Channel, ChannelIn, EmailChannel, KeepChannel
+from schemas.alerts import (
+    Channel,
+    ChannelIn,
+    EmailChannel,
+    KeepChannel,
+    PagerDutyChannel,
+    SlackChannel,
+    WebhookChannel,
+)
 
 
 class ChannelInputError(ValueError):
@@ -22,6 +30,16 @@ class ChannelInputError(ValueError):
 
 def new_channel_id() -> str:
     return f"ch_{secrets.token_hex(6)}"
+
+
+_STORED: dict[str, type[Channel]] = {
+    "webhook": WebhookChannel, "slack": SlackChannel, "email": EmailChannel, "pagerduty": PagerDutyChannel,
+}  # fmt: skip
+
+
+def _stored(channel: Channel, channel_id: str) -> Channel:
+    """The saved form of a channel a client sent (its `…In` class checks URLs; records use the base class)."""
+    return _STORED[channel.kind].model_validate({**channel.model_dump(), "id": channel_id})
 
 
 def resolve_channels(incoming: Sequence[ChannelIn], saved: Sequence[Channel], limits: AlertLimits) -> list[Channel]:
@@ -42,5 +60,5 @@ def resolve_channels(incoming: Sequence[ChannelIn], saved: Sequence[Channel], li
                 f"channels.{i}.to",
                 f"at most {limits.max_recipients} recipients per email channel (TALLY_ALERT_MAX_RECIPIENTS)",
             )
-        out.append(channel.model_copy(update={"id": new_channel_id()}))
+        out.append(_stored(channel, new_channel_id()))
     return out

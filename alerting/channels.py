@@ -17,6 +17,7 @@ import re
 import smtplib
 import ssl
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any, Final
@@ -51,6 +52,8 @@ CATEGORIES: Final = (
     "SMTP failed",
     "invalid message",
     "channel gone",  # the saved channel a notification refers to was changed or deleted
+    "tenant notification budget exceeded",  # TALLY_ALERT_NOTIFICATIONS_PER_MINUTE: not sent
+    "unsigned record",  # an alert-state record without a valid signature: nothing of it is sent
     "internal error",
 )
 """How a delivery failed, as the history and test sends report it (never more: no port scanning)."""
@@ -177,6 +180,15 @@ def email_message(channel: EmailChannel, sender: str, tenant_id: str, notificati
     return message
 
 
+_SMTP_THREADS = ThreadPoolExecutor(32, thread_name_prefix="alert-smtp")
+"""Mail goes out on its own threads (each send at most 10 s per step), never the loop's default pool."""
+
+
+def cost(channel_kind: str, notification: Notification) -> int:
+    """What a notification costs of its tenant's budget: the requests it makes (PagerDuty: one per event)."""
+    return len(notification.items) if channel_kind == "pagerduty" else 1
+
+
 def _smtp_send(settings: SmtpSettings, message: EmailMessage) -> None:
     context = ssl.create_default_context()
     smtp_class = smtplib.SMTP_SSL if settings.ssl else smtplib.SMTP
@@ -189,9 +201,9 @@ def _smtp_send(settings: SmtpSettings, message: EmailMessage) -> None:
         smtp.send_message(message)
 
 
-async def _post(http: OutboundClient, url: str, body: bytes, headers: dict[str, str]) -> None:
+async def _post(http: OutboundClient, url: str, body: bytes, headers: dict[str, str], owner: str) -> None:
     try:
-        response = await http.post(url, body, {"content-type": "application/json", **headers})
+        response = await http.post(url, body, {"content-type": "application/json", **headers}, owner=owner)
     except OutboundRefused as exc:
         raise DeliveryError("refused") from exc
     except OutboundTimeout as exc:
@@ -211,12 +223,13 @@ async def send(
     if isinstance(channel, WebhookChannel):
         now = int(time.time())
         body = webhook_body(tenant_id, notification, now)
-        await _post(http, channel.url, body, {SIGNATURE_HEADER: sign(channel.secret, now, body), **ident})
+        signed = {SIGNATURE_HEADER: sign(channel.secret, now, body), **ident}
+        await _post(http, channel.url, body, signed, tenant_id)
     elif isinstance(channel, SlackChannel):
-        await _post(http, channel.webhook_url, orjson.dumps(slack_body(tenant_id, notification)), ident)
+        await _post(http, channel.webhook_url, orjson.dumps(slack_body(tenant_id, notification)), ident, tenant_id)
     elif isinstance(channel, PagerDutyChannel):
         for event in pagerduty_events(channel, tenant_id, notification):
-            await _post(http, channel.url, orjson.dumps(event), ident)
+            await _post(http, channel.url, orjson.dumps(event), ident, tenant_id)
     else:
         if smtp is None:
             raise DeliveryError("no SMTP server")
@@ -225,6 +238,6 @@ async def send(
         except (ValueError, TypeError) as exc:
             raise DeliveryError("invalid message") from exc
         try:
-            await asyncio.to_thread(_smtp_send, smtp, message)
+            await asyncio.get_running_loop().run_in_executor(_SMTP_THREADS, _smtp_send, smtp, message)
         except (OSError, smtplib.SMTPException) as exc:
             raise DeliveryError("SMTP failed") from exc

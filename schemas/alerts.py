@@ -12,13 +12,14 @@ The engine writes one `AlertTick` per tenant and evaluation that changed somethi
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from schemas.types import ShortText, TenantId
 
@@ -55,7 +56,53 @@ def no_control(value: str) -> str:
 
 PlainText = Annotated[str, StringConstraints(max_length=256), AfterValidator(no_control)]
 """Text shown in notifications (subject lines, headers): no control characters."""
+_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
+MIN_REPEAT_SECONDS: Final = 300
+"""Reminders come at most this often (`repeat_seconds` is 0: never, or at least this)."""
+
+
+def _valid_host(host: str) -> bool:
+    """An IP address (IPv6 without a zone) or a DNS name of valid labels (IDN allowed)."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    try:
+        ascii_host = host.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return False
+    labels = ascii_host.removesuffix(".").split(".")
+    return len(ascii_host) <= 253 and all(_LABEL.match(label) for label in labels)
+
+
+def target_url(value: str) -> str:
+    """A URL a channel may be saved with: http(s), a valid host, a port in 1..65535 if any, no
+    user info, no whitespace (ValueError saying which)."""
+    if any(c.isspace() for c in value):
+        raise ValueError("whitespace is not allowed in a URL")
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("the URL must start with http:// or https://")
+    if "@" in parts.netloc:
+        raise ValueError("user info (user:password@) is not allowed in the URL")
+    if not parts.hostname or not _valid_host(parts.hostname):
+        raise ValueError("the URL needs a valid host name or IP address")
+    if "%" in parts.hostname:
+        raise ValueError("IPv6 zone ids are not allowed in the URL")
+    if (port is not None and not 1 <= port <= 65535) or parts.netloc.endswith(":"):
+        raise ValueError("the port must be within 1..65535")
+    return value
+
+
 HttpUrl = Annotated[str, Field(max_length=2048, pattern=r"^https?://[^\s]+$"), AfterValidator(no_control)]
+"""A URL as saved (records already on the topic are read with it: reads must never fail on them)."""
+TargetUrl = Annotated[HttpUrl, AfterValidator(target_url)]
+"""A URL as clients send it (checked in full: a bad one is a 422 naming the field)."""
 Email = Annotated[str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$"), AfterValidator(no_control)]
 ChannelId = Annotated[str, Field(pattern=r"^ch_[0-9a-f]{12}$")]
 """Set by the server when a channel is saved; a rule or PUT refers to a saved channel by it."""
@@ -71,10 +118,21 @@ class _Model(BaseModel):
 
 
 def _mask_url(url: str) -> str:
-    """'https://hooks.slack.com/services/T0/B0/XyZ9abcd' -> 'https://hooks.slack.com/…abcd'."""
-    parts = urlsplit(url)
-    port = f":{parts.port}" if parts.port else ""
+    """'https://hooks.slack.com/services/T0/B0/XyZ9abcd' -> 'https://hooks.slack.com/…abcd'; never
+    raises (a URL saved before URLs were checked in full shows as 'invalid URL …abcd')."""
+    try:
+        parts = urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return f"invalid URL …{url[-4:]}"
     return f"{parts.scheme}://{parts.hostname or ''}{port}/…{url[-4:]}"
+
+
+def _url_host(url: str) -> str:
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:
+        return "invalid URL"
 
 
 class _Channel(_Model):
@@ -122,7 +180,19 @@ class PagerDutyChannel(_Channel):
     url: HttpUrl = "https://events.pagerduty.com/v2/enqueue"
 
     def target(self) -> str:
-        return f"{urlsplit(self.url).hostname or ''} key …{self.routing_key[-4:]}"
+        return f"{_url_host(self.url)} key …{self.routing_key[-4:]}"
+
+
+class WebhookChannelIn(WebhookChannel):
+    url: TargetUrl
+
+
+class SlackChannelIn(SlackChannel):
+    webhook_url: TargetUrl
+
+
+class PagerDutyChannelIn(PagerDutyChannel):
+    url: TargetUrl = "https://events.pagerduty.com/v2/enqueue"
 
 
 class KeepChannel(_Model):
@@ -134,8 +204,9 @@ class KeepChannel(_Model):
 
 Channel = Annotated[WebhookChannel | SlackChannel | EmailChannel | PagerDutyChannel, Field(discriminator="kind")]
 ChannelIn = Annotated[
-    WebhookChannel | SlackChannel | EmailChannel | PagerDutyChannel | KeepChannel, Field(discriminator="kind")
+    WebhookChannelIn | SlackChannelIn | EmailChannel | PagerDutyChannelIn | KeepChannel, Field(discriminator="kind")
 ]
+"""A channel as clients send it: URLs checked in full (`TargetUrl`)."""
 ChannelKind = Literal["webhook", "slack", "email", "pagerduty"]
 
 
@@ -194,9 +265,15 @@ class RuleSpec(_Model):
     resolve_after_seconds: Annotated[int, Field(ge=0, le=86_400)] = 60
     """The condition must be false this long before a firing rule resolves (hysteresis)."""
     repeat_seconds: Annotated[int, Field(ge=0, le=7 * 86_400)] = 0
-    """Remind every this many seconds while firing and not acknowledged (0: never)."""
+    """Remind every this many seconds while firing and not acknowledged (0: never; else at least
+    `MIN_REPEAT_SECONDS`, 300)."""
     severity: Severity = "warning"
     enabled: bool = True
+
+    def reminder_seconds(self) -> int:
+        """The reminder interval in force: 0 (never) or at least `MIN_REPEAT_SECONDS`, rules saved
+        before the minimum included."""
+        return 0 if self.repeat_seconds == 0 else max(self.repeat_seconds, MIN_REPEAT_SECONDS)
 
 
 class RuleIn(RuleSpec):
@@ -205,6 +282,13 @@ class RuleIn(RuleSpec):
     channels: Annotated[list[ChannelIn], Field(max_length=10)] = Field(default_factory=list)
     """Where to notify; empty: the tenant's default channels. New channels in full; saved ones kept
     by `{"kind": "keep", "id": ...}`."""
+
+    @field_validator("repeat_seconds")
+    @classmethod
+    def _repeat(cls, value: int) -> int:
+        if 0 < value < MIN_REPEAT_SECONDS:
+            raise ValueError(f"must be 0 (no reminders) or at least {MIN_REPEAT_SECONDS} seconds")
+        return value
 
 
 class _Saved(RuleSpec):

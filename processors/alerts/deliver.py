@@ -4,7 +4,10 @@ A `Deliverer` consumes the alert-state topic in its own consumer group and hands
 tenant's lane (records are keyed by tenant): a lane finishes its tenant's ticks one after the other,
 in order (processors.alerts.delivery: store the transitions, send each notification with retries,
 record each outcome), and lanes run concurrently, at most `max_lanes` at once — so a slow or hostile
-receiver delays its own tenant only (each request also has a total deadline: guards.outbound).
+receiver delays its own tenant only (each request also has a total deadline: guards.outbound; each
+tenant has at most `TALLY_ALERT_CONCURRENT_SENDS` sends in flight, and the connection pool has room
+for every lane's: no tenant waits for a connection another holds). Records not signed by the engine
+(tenancy.signing) are refused (processors.alerts.delivery).
 Offsets are committed per partition only up to the lowest record not finished
 (processors.alerts.offsets), so a restart re-reads every unfinished tick; a notification whose
 delivery is already recorded is not sent again. The one window left open — a crash after the channel
@@ -25,11 +28,13 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
 from alerting.channels import SmtpSettings
+from alerting.limits import AlertLimits, alert_limits
 from alerting.rulebook import RuleBook
-from guards.outbound import OutboundClient, OutboundSettings
+from guards.outbound import OutboundClient, OutboundSettings, Resolver
 from processors.alerts.delivery import TickHandler
 from processors.alerts.offsets import OffsetTracker
 from storage import Warehouse
+from tenancy.signing import signing_key as default_signing_key
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +70,18 @@ class Deliverer:
         backoff: float = 0.5,
         max_lanes: int = 64,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        signing_key: bytes | None = None,
+        limits: AlertLimits | None = None,
+        resolver: Resolver | None = None,
     ) -> None:
         self._bootstrap, self._topic, self._group = bootstrap, topic, group
-        self._http = OutboundClient(outbound)
-        self.handler = TickHandler(warehouse, database, book, self._http, smtp, attempts, backoff, clock=clock)
+        limits = limits or alert_limits()
+        # one connection for every send that may be in flight: no tenant ever waits for another's
+        self._http = OutboundClient(outbound, resolver, max_connections=max_lanes * limits.concurrent_sends)
+        self.handler = TickHandler(
+            warehouse, database, book, self._http, smtp, topic=topic, limits=limits, attempts=attempts,
+            backoff=backoff, clock=clock, signing_key=signing_key if signing_key is not None else default_signing_key(),
+        )  # fmt: skip
         self.tracker: OffsetTracker[TopicPartition] = OffsetTracker()
         self._slots = asyncio.Semaphore(max_lanes)
         self._lanes: dict[bytes, asyncio.Queue[Any]] = {}
@@ -135,7 +148,7 @@ class Deliverer:
         while not queue.empty():
             partition, record = queue.get_nowait()
             async with self._slots:
-                await self.handler.handle_record(record.key, record.value)
+                await self.handler.handle_record(record.key, record.value, record.headers)
             self.tracker.done(partition, record.offset)
         del self._lanes[lane_key]  # no await since the emptiness check: nothing can slip in between
 

@@ -7,7 +7,7 @@ and the transition to record, if any:
 - pending: it held for `for_seconds` -> firing (notify); it stopped holding -> ok ("cleared", quiet);
 - firing: it stopped holding -> clearing starts (`clear_since`); back -> clearing forgotten;
   false for `resolve_after_seconds` -> resolved (notify) and ok; still holding and a reminder is
-  due (`repeat_seconds`, not acknowledged) -> reminder (notify).
+  due (`repeat_seconds`, at least 300 s, not acknowledged) -> reminder (notify).
 
 `condition` is None when there is no data or too few samples: it counts as false.
 """
@@ -84,10 +84,10 @@ def step(
     if holds:
         updated = state.model_copy(update={"value": value, "clear_since": None})
         due = (
-            rule.repeat_seconds > 0
+            rule.reminder_seconds() > 0
             and not acknowledged
             and state.last_notified is not None
-            and now - state.last_notified >= timedelta(seconds=rule.repeat_seconds)
+            and now - state.last_notified >= timedelta(seconds=rule.reminder_seconds())
         )
         if due:
             return Step(updated.model_copy(update={"last_notified": now}), transition("reminder", state.incident))

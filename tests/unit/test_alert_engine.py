@@ -135,15 +135,15 @@ async def test_defaults_use_the_tenant_channels_and_restore_continues_the_incide
 
 async def test_acknowledged_incidents_get_no_reminders() -> None:
     book = RuleBook()
-    book.apply(rule_record_key("acme", "r"), dump(rule("r", repeat_seconds=60, channels=[HOOK])))
+    book.apply(rule_record_key("acme", "r"), dump(rule("r", repeat_seconds=300, channels=[HOOK])))
     written: list[AlertTick] = []
     e = engine([row(events="1")], book, written)
     await e.evaluate(NOW)
-    await e.evaluate(NOW + timedelta(seconds=61))
+    await e.evaluate(NOW + timedelta(seconds=301))
     assert [t.kind for t in written[-1].transitions if t.rule_id == "r"] == ["reminder"]
     book.apply(control_record_key("ack", "acme", "r"), dump(
-        AlertControl(kind="ack", tenant_id="acme", rule_id="r", at=NOW + timedelta(seconds=62))
+        AlertControl(kind="ack", tenant_id="acme", rule_id="r", at=NOW + timedelta(seconds=302))
     ))  # fmt: skip
     count = len(written)
-    await e.evaluate(NOW + timedelta(seconds=130))
+    await e.evaluate(NOW + timedelta(seconds=610))
     assert len(written) == count

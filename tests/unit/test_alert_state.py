@@ -44,13 +44,19 @@ def test_for_duration_goes_through_pending_and_a_blip_is_cleared_quietly() -> No
 
 
 def test_reminders_repeat_while_firing_unless_acknowledged() -> None:
-    r = rule(repeat_seconds=30)
-    _, seen = run(r, [60] * 8)
-    assert seen == [(0, "firing"), (30, "reminder"), (60, "reminder")]
+    r = rule(repeat_seconds=300)
+    _, seen = run(r, [60] * 8, every=100)
+    assert seen == [(0, "firing"), (300, "reminder"), (600, "reminder")]
     state = step(r, None, 60, T0).state
     assert state is not None
-    quiet = step(r, state, 60, T0 + timedelta(seconds=90), acknowledged=True)
+    quiet = step(r, state, 60, T0 + timedelta(seconds=900), acknowledged=True)
     assert quiet.transition is None
+
+
+def test_a_rule_saved_with_a_short_repeat_reminds_at_most_every_five_minutes() -> None:
+    # saved before the minimum existed: the record still reads, but reminders keep the minimum
+    _, seen = run(rule(repeat_seconds=1), [60] * 700, every=1)
+    assert seen == [(0, "firing"), (300, "reminder"), (600, "reminder")]
 
 
 def test_no_data_and_too_few_samples_count_as_false() -> None:

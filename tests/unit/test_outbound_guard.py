@@ -99,6 +99,25 @@ def test_non_public_addresses_are_refused(address: str) -> None:
     assert not AddressPolicy().allowed(address)
 
 
+@pytest.mark.parametrize(
+    "address",
+    ["fec0::1", "feff::1", "100.127.255.254", "192.0.0.170", "198.18.0.1", "198.19.255.255", "240.1.2.3",
+     "0.1.2.3", "64:ff9b:1::a00:1", "64:ff9b::a9fe:a9fe", "192.0.2.7", "2001:db8::1", "100::1"],
+)  # fmt: skip
+def test_special_purpose_ranges_are_refused_by_the_explicit_list(address: str) -> None:
+    assert not AddressPolicy().allowed(address)  # fec0::/10 passed on Python 3.11 before
+
+
+def test_an_allowed_range_may_be_for_one_port_only() -> None:
+    policy = AddressPolicy(parse_cidrs("10.1.0.0/16:443, fd00:1::/32:8443, 127.0.0.0/8"))
+    assert policy.allowed("10.1.2.3", 443) and not policy.allowed("10.1.2.3", 80)
+    assert policy.allowed("fd00:1::5", 8443) and not policy.allowed("fd00:1::5", 443)
+    assert policy.allowed("127.0.0.1", 80) and policy.allowed("127.0.0.1", 443)  # no port: every port
+    for bad in ("10.1.0.0/16:0", "10.1.0.0/16:99999", "10.1.0.0/16:https", "10.1.0.0:443"):
+        with pytest.raises(ValueError, match="CIDR"):
+            parse_cidrs(bad)
+
+
 def test_public_addresses_pass_and_operator_ranges_are_allowed() -> None:
     assert AddressPolicy().allowed("93.184.216.34") and AddressPolicy().allowed("2606:4700::1111")
     assert AddressPolicy().allowed("::ffff:93.184.216.34")
