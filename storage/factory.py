@@ -89,10 +89,13 @@ async def create_schema(warehouse: Warehouse, settings: WarehouseSettings) -> No
             await warehouse.execute(statement)
 
 
-async def _holds_ids_not_hashes(warehouse: Warehouse, database: str) -> bool:
-    """Whether the rollups' distinct-count arrays still hold the ids (a store written before the registry).
-    `any()` over an empty table still answers with the column's type."""
-    db = check_identifier(database)
+def distinct_types_sql(database: str) -> str:
+    """The type of each distinct-count column of the rollups (`any()` over an empty table still answers)."""
     columns = ", ".join(f"toTypeName(any({name})) AS {name}" for name in DISTINCT_MEASURES)
-    (types,) = await warehouse.query(f"SELECT {columns} FROM {db}.{ROLLUPS_TABLE}")
-    return any(types[name] == "Array(String)" for name in DISTINCT_MEASURES)
+    return f"SELECT {columns} FROM {check_identifier(database)}.{ROLLUPS_TABLE}"
+
+
+async def _holds_ids_not_hashes(warehouse: Warehouse, database: str) -> bool:
+    """Whether the rollups' distinct-count arrays still hold the ids (a store written before the registry)."""
+    found = await warehouse.query(distinct_types_sql(database))
+    return bool(found) and any(found[0].get(name) == "Array(String)" for name in DISTINCT_MEASURES)

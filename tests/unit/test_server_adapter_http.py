@@ -31,7 +31,7 @@ from schemas.arrow import TABLE_SCHEMAS, arrow_table
 from schemas.ddl import EVENTS_COLUMN_NAMES
 from storage import WarehouseError, WarehouseSettings
 from storage.chdb_store import ChdbWarehouse
-from storage.factory import create_schema, schema_statements
+from storage.factory import create_schema, distinct_types_sql, schema_statements
 from storage.server_store import ClickHouseServerWarehouse
 
 AT = datetime(2026, 5, 6, 7, 8, 9, 123000, tzinfo=UTC)
@@ -232,10 +232,11 @@ async def test_schema_and_query_sql_is_the_text_the_embedded_engine_runs(
     await server.query(ROLLUP_QUERY, params)
     await server.close()
 
-    statements = [*schema_statements(settings), ROLLUP_QUERY]
+    statements = [*schema_statements(settings), distinct_types_sql("tally"), ROLLUP_QUERY]
     assert [sql for sql, _, _ in session.statements] == statements
     sent = [r.body.decode() for r in recording.requests]
-    assert sent[:-1] == statements[:-1]  # DDL: the statement is the body, as is
+    assert sent[:-2] == statements[:-2]  # DDL: the statement is the body, as is
+    assert sent[-2] == f"{statements[-2]}\n FORMAT JSONCompact"  # the store's upgrade check
     # a SELECT: the same text, the driver appending the output format it reads
     assert sent[-1] == f"{ROLLUP_QUERY}\n FORMAT JSONCompact"
     assert session.statements[-1][1] == "JSONCompact"
