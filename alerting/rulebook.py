@@ -22,6 +22,7 @@ from schemas.alerts import (
     Channel,
     ChannelRef,
 )
+from tenancy.ordering import OffsetOrder
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -60,16 +61,14 @@ class RuleBook:
         self._rules: dict[str, dict[str, AlertRule | None]] = {}
         self._channels: dict[str, list[Channel]] = {}
         self._controls: dict[tuple[str, str, str], AlertControl] = {}
-        self._offsets: dict[bytes, int] = {}
+        self._order = OffsetOrder()
 
     def apply(self, key: bytes | None, value: bytes | None, offset: int | None = None) -> None:
         """Apply one record of the rules topic (a None value deletes the key's record)."""
         if key is None:
             return
-        if offset is not None:
-            if offset <= self._offsets.get(key, -1):
-                return
-            self._offsets[key] = offset
+        if offset is not None and not self._order.admits(key, offset, value is None):
+            return  # older than the key's record applied (`tenancy.ordering.OffsetOrder`)
         kind, _, rest = key.decode().partition(":")
         tenant, _, rule_id = rest.partition(":")
         if kind == "rule":
@@ -88,6 +87,14 @@ class RuleBook:
                 self._controls.pop((kind, tenant, rule_id), None)
             else:
                 self._controls[(kind, tenant, rule_id)] = AlertControl.model_validate_json(value)
+
+    def followed(self, offset: int) -> None:
+        """The follower consumed the topic up to `offset`."""
+        self._order.followed(offset)
+
+    @property
+    def offsets_held(self) -> int:
+        return self._order.held
 
     def own_rules(self, tenant_id: str) -> list[AlertRule]:
         return [r for r in self._rules.get(tenant_id, {}).values() if r is not None]

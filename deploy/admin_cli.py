@@ -8,7 +8,7 @@ else uses the admin API of the ingest service (`/v1/admin/...`) with an admin ke
     tallystream-admin key create --scope admin            # operator key (all tenants)
     tallystream-admin key revoke 0123456789abcdef
     tallystream-admin list
-    tallystream-admin directory adopt-unsigned     # once, after upgrading: sign records written before signing
+    tallystream-admin directory adopt-unsigned     # once, after upgrading: sign and version older records
 
 Records are signed with the directory signing key (TALLY_DIRECTORY_SIGNING_KEY or
 TALLY_DIRECTORY_SIGNING_KEY_FILE; the checkout's var/directory-signing.key for the local stack): run
@@ -34,9 +34,10 @@ from schemas import topics
 from schemas.tenancy import Scope, TenantRecord, key_record_key
 from tenancy.directory import Directory
 from tenancy.kafka_log import DirectoryFollower, DirectoryWriter
+from tenancy.ordering import log_clock
 from tenancy.quotas import forget_revoked, over_quota
 from tenancy.settings import tenancy_settings
-from tenancy.signing import signing_key, verify
+from tenancy.signing import signed_version, signing_key, verify
 
 
 @dataclass(frozen=True)
@@ -89,9 +90,10 @@ async def provision_demo(bootstrap: str, topic: str, tenant_id: str = "demo") ->
 
 
 async def adopt_unsigned(bootstrap: str, topic: str) -> int:
-    """Sign, as they are, the latest records of the directory that carry no valid signature (records
-    written before directory records were signed); returns how many. Trusts the topic's content: run
-    it once, right after the upgrade."""
+    """Sign and version, as they are, the latest records of the directory that carry no valid signature
+    or no version (records written before directory records were signed, or versioned); returns how
+    many. Trusts the topic's content: run it once, right after the upgrade (the versioned records it
+    writes are newer than any replay of the records they replace)."""
     key = signing_key()
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
@@ -105,7 +107,10 @@ async def adopt_unsigned(bootstrap: str, topic: str) -> int:
             for record in (await consumer.getmany(partition, timeout_ms=1000)).get(partition, []):
                 if record.key is not None:
                     signed = verify(key, topic, record.key, record.value, record.headers)
-                    latest[record.key] = (record.value, signed)
+                    version = signed_version(key, topic, record.key, record.value, record.headers) if signed else None
+                    if version:
+                        log_clock(topic).observe(version)
+                    latest[record.key] = (record.value, bool(version))
     finally:
         await consumer.stop()
     writer = DirectoryWriter(bootstrap, topic)
@@ -121,7 +126,7 @@ async def adopt_unsigned(bootstrap: str, topic: str) -> int:
 
 async def _main(args: argparse.Namespace) -> int:
     if args.what == "directory":
-        print(f"{await adopt_unsigned(args.bootstrap, args.topic)} unsigned records signed")
+        print(f"{await adopt_unsigned(args.bootstrap, args.topic)} unsigned or unversioned records signed")
         return 0
     async with directory_session(args.bootstrap, args.topic) as (directory, writer):
         if args.what == "tenant":
@@ -188,6 +193,6 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("list")
     directory = sub.add_parser("directory", help="maintenance of the directory topic")
     directory.add_subparsers(dest="action", required=True).add_parser(
-        "adopt-unsigned", help="sign records written before signing (once, after the upgrade)"
+        "adopt-unsigned", help="sign and version records written before signing or versions (once, after the upgrade)"
     )
     raise SystemExit(asyncio.run(_main(parser.parse_args(argv))))

@@ -48,11 +48,11 @@ class RateLimiter:
         bucket = self._refilled(key, rate, now)
         return None if bucket.tokens >= units else (units - bucket.tokens) / rate
 
-    def charge(self, key: str, units: float, rate: float, now: float) -> None:
-        """Take `units` tokens, or all that are left: the cost of a request that was refused after
-        its body was read (a bucket never goes below empty, so the wait it implies stays bounded)."""
+    def charge(self, key: str, units: float, rate: float, now: float, debt: float = 0.0) -> None:
+        """Take `units` tokens, or all that are left and at most `debt` more: the cost of work done
+        whatever its answer (a bucket never goes below `-debt`, so the wait it implies stays bounded)."""
         bucket = self._refilled(key, rate, now)
-        bucket.tokens = max(0.0, bucket.tokens - units)
+        bucket.tokens = max(-debt, bucket.tokens - units)
 
     def refund(self, tenant_id: str, events: int) -> None:
         """Give back tokens taken for events that were not accepted after all (Kafka said no)."""

@@ -94,6 +94,33 @@ class _Malformed(Exception):
     pass
 
 
+class TooManyFields(ValueError):
+    """The protobuf body holds more fields than `spans_over` walks: refused (400) before decoding it."""
+
+
+FIELDS_PER_LIMIT = 8
+"""Fields `spans_over` walks per span of the batch limit (a request, a ResourceSpans and a ScopeSpans
+have three known fields each, a span is one field of its ScopeSpans)."""
+MIN_FIELDS = 4096
+"""Fields walked at least, whatever the batch limit (room for fields OTLP may add)."""
+
+
+class _Budget:
+    """Fields left to walk in one body."""
+
+    __slots__ = ("left", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = self.left = limit
+
+    def spend(self) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise TooManyFields(
+                f"OTLP body has more than {self.limit} protobuf fields; at most {self.limit} per request"
+            )
+
+
 def _varint(data: bytes, pos: int, end: int) -> tuple[int, int]:
     value = shift = 0
     while pos < end and shift < 64:
@@ -106,10 +133,12 @@ def _varint(data: bytes, pos: int, end: int) -> tuple[int, int]:
     raise _Malformed
 
 
-def _fields(data: bytes, start: int, end: int, number: int) -> Iterator[tuple[int, int]]:
-    """(start, end) of each length-delimited field `number` of the message in data[start:end]."""
+def _fields(data: bytes, start: int, end: int, number: int, budget: _Budget) -> Iterator[tuple[int, int]]:
+    """(start, end) of each length-delimited field `number` of the message in data[start:end]; every
+    field walked (of any number) spends one of `budget`."""
     pos = start
     while pos < end:
+        budget.spend()
         tag, pos = _varint(data, pos, end)
         wire = tag & 7
         if wire == 0:
@@ -129,19 +158,27 @@ def _fields(data: bytes, start: int, end: int, number: int) -> Iterator[tuple[in
             raise _Malformed  # groups: not in OTLP
 
 
+def max_fields(limit: int) -> int:
+    """The most protobuf fields `spans_over` walks for a batch limit of `limit` spans."""
+    return max(MIN_FIELDS, FIELDS_PER_LIMIT * (limit + 1))
+
+
 def spans_over(body: bytes, limit: int) -> str | None:
     """Which of spans, scope_spans or resource_spans the OTLP/protobuf ExportTraceServiceRequest `body`
     holds more than `limit` of (None: none), read from the wire format without decoding a span.
 
     resource_spans = 1 of the request, scope_spans = 2 of a ResourceSpans, spans = 2 of a ScopeSpans.
+    At most `max_fields(limit)` fields are walked, at every level together: a body holding more (of
+    unknown fields, say) is refused with `TooManyFields` (a `ValueError`: a 400 naming it).
     """
     resources = scopes = spans = 0
+    budget = _Budget(max_fields(limit))
     try:
-        for resource in _fields(body, 0, len(body), 1):
+        for resource in _fields(body, 0, len(body), 1, budget):
             resources += 1
-            for scope in _fields(body, *resource, 2):
+            for scope in _fields(body, *resource, 2, budget):
                 scopes += 1
-                for _ in _fields(body, *scope, 2):
+                for _ in _fields(body, *scope, 2, budget):
                     spans += 1
                     if spans > limit:
                         return "spans"

@@ -1,11 +1,14 @@
-"""A tenant's rate limit over whole requests: admitted before its body is read, refusals paid for.
+"""A tenant's rate limit over whole requests: admitted before its body is read, all reading paid for.
 
-Accepted events take one token each (`accept`). A request refused after its body was read (400, 403,
-413, 415) costs tokens too, in proportion to what reading it cost (one per event found, or per KiB
-decoded, at least one), so a tenant cannot make ingest read and parse for free; a tenant with no
-token left is answered 429 with Retry-After before its body is read at all. Two refusals are free:
-429 (nothing was read) and 413 for a batch larger than the tenant's burst (`SplitBatch`: the client
-splits it and sends the same events again; its size is bounded by the batch limit).
+Every request whose body was read costs tokens in proportion to what reading it cost: one per event
+found, or one per KiB received or decoded (whichever is more), at least one. Accepted and rejected
+events take one token each as they are published (`accept`); what the body cost beyond its events
+(a body of megabytes holding no event, say) is charged once the request is answered, so a tenant
+cannot make ingest read, inflate and parse for free, whatever the outcome. A request refused after
+its body was read (400, 403, 413, 415) costs the same. A tenant with no token left is answered 429
+with Retry-After before its body is read at all. Two refusals are free: 429 (nothing was read) and
+413 for a batch larger than the tenant's burst (`SplitBatch`: the client splits it and sends the
+same events again; its size is bounded by the batch limit).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from ingest.settings import IngestSettings
 from tenancy.directory import Directory
 
 BYTES_PER_TOKEN = 1024
-"""A refused body costs a token per KiB decoded (about an event's size), when that is more than its events."""
+"""A body costs a token per KiB received or decoded (about an event's size), when that is more than its events."""
 CHARGED = frozenset({400, 403, 413, 415})
 """Refusals that cost tokens (when not `SplitBatch`)."""
 
@@ -61,32 +64,49 @@ def admit(request: Request, tenant_id: str) -> None:
 
 @dataclass(slots=True)
 class Cost:
-    """What a request made ingest read, in tokens should it be refused."""
+    """What a request made ingest read, in tokens."""
 
     inflater: Inflater
     events: int = 0
-    """Events found (or known to be more than) before the refusal."""
+    """Events found (or known to be more than) before the refusal; once answered, the events that
+    `accept` took or charged tokens for (accepted and rejected)."""
+
+    def kib(self) -> int:
+        """KiB read: received or decoded, whichever is more (rounded up)."""
+        return math.ceil(max(self.inflater.received, self.inflater.inflated) / BYTES_PER_TOKEN)
 
     def tokens(self) -> int:
-        return max(1, self.events, self.inflater.inflated // BYTES_PER_TOKEN)
+        """The request's whole cost."""
+        return max(1, self.events, self.kib())
+
+    def beyond_events(self) -> int:
+        """What the request cost beyond the tokens its events already took (an answered request)."""
+        return self.tokens() - self.events
 
 
 @contextmanager
 def charged(request: Request, tenant_id: str, cost: Cost) -> Iterator[None]:
-    """Charges the tenant `cost` when the block refuses the request (`BodyError` becomes an `ApiError`)."""
+    """Charges the tenant `cost`: all of it when the block refuses the request (`BodyError` becomes an
+    `ApiError`); what it cost beyond its events when the block answers (its events took theirs)."""
     try:
         yield
     except BodyError as exc:
-        _charge(request, tenant_id, cost)
+        _charge(request, tenant_id, cost.tokens())
         raise ApiError(exc.status, str(exc)) from exc
     except SplitBatch:
         raise
     except ApiError as exc:
         if exc.status in CHARGED:
-            _charge(request, tenant_id, cost)
+            _charge(request, tenant_id, cost.tokens())
         raise
+    else:
+        if cost.beyond_events() > 0:
+            _charge(request, tenant_id, cost.beyond_events())
 
 
-def _charge(request: Request, tenant_id: str, cost: Cost) -> None:
+def _charge(request: Request, tenant_id: str, tokens: int) -> None:
+    """Take `tokens`, running into debt up to a burst: a tenant whose requests cost more than its
+    burst waits up to two bursts' time before the next is read (429 with Retry-After meanwhile)."""
     limiter: RateLimiter = request.app.state.limiter
-    limiter.charge(tenant_id, cost.tokens(), tenant_rate(request, tenant_id), time.monotonic())
+    rate = tenant_rate(request, tenant_id)
+    limiter.charge(tenant_id, tokens, rate, time.monotonic(), debt=limiter.capacity(rate))

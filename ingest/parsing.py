@@ -31,12 +31,21 @@ class Rejected:
     error: str
 
 
+MAX_GZIP_MEMBERS = 64
+"""Most gzip members in one body (a client's gzip writes one; a few when it appends): each costs a
+decompressor of its own, so millions of empty ones would cost CPU for nothing."""
+_GZIP_SLICE = 64 * 1024
+"""Input fed to a decompressor at once: what it copies of its input when a member ends (its
+`unused_data`) is at most this, so reading a body costs time linear in its size."""
+
+
 class Inflater:
     """A body's bytes without their Content-Encoding, inflated as they arrive: more than `limit`
     decoded bytes are refused (413) as soon as inflating passes it, never after.
 
-    Every gzip member is read (concatenated members are valid gzip), and a stream that stops
-    before its end is refused (400) rather than read as a shorter batch.
+    Every gzip member is read (concatenated members are valid gzip), up to `MAX_GZIP_MEMBERS` (more
+    are refused, 400), and a stream that stops before its end is refused (400) rather than read as a
+    shorter batch.
     """
 
     def __init__(self, content_encoding: str | None, limit: int) -> None:
@@ -49,6 +58,8 @@ class Inflater:
         self._inflater: Any = None  # the current gzip member's decompressor, None between members
         self.received = 0
         """Bytes fed, as sent."""
+        self.members = 0
+        """Gzip members begun."""
 
     @property
     def inflated(self) -> int:
@@ -66,19 +77,30 @@ class Inflater:
             if len(self._out) > self.limit:
                 raise BodyError(413, f"body is larger than {self.limit} bytes")
             return
+        view = memoryview(data)
         try:
-            while data:
-                if self._inflater is None:
-                    self._inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-                self._out += self._inflater.decompress(data, self.limit + 1 - len(self._out))
-                if len(self._out) > self.limit:
-                    raise BodyError(413, f"decompressed body is larger than {self.limit} bytes")
-                if not self._inflater.eof:
-                    return  # all of `data` consumed (the output bound was not reached): wait for more
-                data = self._inflater.unused_data
-                self._inflater = None
+            for start in range(0, len(view), _GZIP_SLICE):
+                self._inflate(view[start : start + _GZIP_SLICE])
         except zlib.error as exc:
             raise BodyError(400, f"body is not valid gzip: {exc}") from exc
+
+    def _inflate(self, data: bytes | memoryview) -> None:
+        """Inflate `data` (at most `_GZIP_SLICE` bytes): the members it ends and the one it begins."""
+        while data:
+            if self._inflater is None:
+                self.members += 1
+                if self.members > MAX_GZIP_MEMBERS:
+                    raise BodyError(
+                        400, f"body has more than {MAX_GZIP_MEMBERS} gzip members; at most {MAX_GZIP_MEMBERS}"
+                    )
+                self._inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+            self._out += self._inflater.decompress(data, self.limit + 1 - len(self._out))
+            if len(self._out) > self.limit:
+                raise BodyError(413, f"decompressed body is larger than {self.limit} bytes")
+            if not self._inflater.eof:
+                return  # all of `data` consumed (the output bound was not reached): wait for more
+            data = self._inflater.unused_data
+            self._inflater = None
 
     def finish(self) -> bytes:
         """The whole decoded body, once every byte was fed."""

@@ -33,3 +33,7 @@ class IngestSettings(KafkaReplicationSettings):
     """Events per second accepted per tenant and ingest instance, unless the tenant sets its own."""
     rate_burst_seconds: float = Field(default=2.0, gt=0)
     """How many seconds of the rate a tenant may send at once."""
+    admin_writes_per_second: float = Field(default=5.0, gt=0, le=10_000)
+    """Admin writes (tenant puts, key creations and revocations) per second per admin key and instance."""
+    admin_write_burst: int = Field(default=20, ge=1, le=100_000)
+    """How many admin writes a key may make at once."""

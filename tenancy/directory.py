@@ -26,6 +26,7 @@ from schemas.tenancy import (
     secret_matches,
     split_key,
 )
+from tenancy.ordering import OffsetOrder
 from tenancy.settings import tenancy_settings
 
 log = logging.getLogger(__name__)
@@ -69,11 +70,11 @@ class Directory:
         self.keys: dict[str, ApiKeyRecord] = {}
         self.settings: dict[str, TenantSettingsRecord] = {}
         self.refused_records = 0
-        """Records refused by the follower (unsigned or badly signed): someone without the signing
-        key produced to the directory topic."""
+        """Records refused: by the follower (unsigned, badly signed, or replayed: not newer than the
+        record held for their key), or here (a record bringing a revoked key back)."""
         self.max_stale_seconds = max_stale_seconds or tenancy_settings().directory_max_stale_seconds
         self._raw_tenants: dict[str, TenantRecord] = {}
-        self._offsets: dict[bytes, int] = {}
+        self._order = OffsetOrder()
         self._age: Callable[[], float] | None = None
 
     def follow_clock(self, seconds_since_heard: Callable[[], float]) -> None:
@@ -94,18 +95,17 @@ class Directory:
         """Apply one record of the directory topic; a tombstone (None value) deletes.
 
         With `offset`, a record older than one already applied for the same key is ignored (a
-        writer applying its own write after the follower saw a newer one). A record whose key does
-        not name its content is ignored and logged.
+        writer applying its own write after the follower saw a newer one; `OffsetOrder`). A record
+        whose key does not name its content is ignored and logged; one making a revoked key live
+        again is refused, counted and logged (revocation is permanent).
         """
         name = (key or b"").decode(errors="replace")
         kind, _, ident = name.partition(":")
         if kind not in _KINDS or not ident:
             log.error("ignoring a directory record with key %r", name[:80])
             return
-        if offset is not None and key is not None:
-            if offset < self._offsets.get(key, -1):
-                return
-            self._offsets[key] = offset
+        if offset is not None and key is not None and not self._order.admits(key, offset, value is None):
+            return
         if value is None:
             self._delete(kind, ident)
             return
@@ -121,9 +121,22 @@ class Directory:
             self.settings[ident] = record
             self._merge(ident)
         elif isinstance(record, ApiKeyRecord) and kind == "key" and record.key_id == ident:
+            held = self.keys.get(ident)
+            if held is not None and held.revoked_at is not None and record.revoked_at is None:
+                self.refused_records += 1
+                log.warning("refused a directory record making revoked key %s live again", ident)
+                return
             self.keys[ident] = record
         else:
             log.error("ignoring a directory record whose key %r does not name its content", name[:80])
+
+    def followed(self, offset: int) -> None:
+        """The follower consumed the topic up to `offset` (`OffsetOrder`)."""
+        self._order.followed(offset)
+
+    @property
+    def offsets_held(self) -> int:
+        return self._order.held
 
     def _delete(self, kind: str, ident: str) -> None:
         if kind == "key":

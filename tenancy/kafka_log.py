@@ -5,8 +5,10 @@ consumer group, so each process holds the full directory. A write is visible eve
 followers fetch it: revocation takes effect within the fetch wait (`FOLLOW_WAIT_MS`), typically
 well under a second.
 
-Records are signed (`tenancy.signing`): a `KeyedLogWriter` signs what it writes, a `KeyedLogFollower`
-refuses what is not signed by the same key, so producing to the topic is not enough to mint a key.
+Records are signed (`tenancy.signing`): a `KeyedLogWriter` signs and versions what it writes, a
+`KeyedLogFollower` refuses what is not signed by the same key, so producing to the topic is not enough
+to mint a key, and what is not newer than the record it holds for the key (`tenancy.ordering`), so
+producing an old signed record again (a key's from before its revocation) is not enough either.
 A follower also knows how long ago it last heard from the broker (`seconds_since_fetch`); a
 `DirectoryFollower` gives that clock to its `Directory`, which refuses keys once it is stale.
 """
@@ -37,7 +39,9 @@ from schemas.tenancy import (
 )
 from tenancy import replication as repl
 from tenancy.directory import Directory
-from tenancy.signing import HEADER, signature, signing_key, verify
+from tenancy.ordering import FollowsPosition, RecordVersions, log_clock
+from tenancy.settings import tenancy_settings
+from tenancy.signing import HEADER, VERSION_HEADER, signature, signed_version, signing_key, verify, version_header
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +55,9 @@ class Applies(Protocol):
 class KeyedLogFollower:
     """Applies every record of a single-partition compacted topic to `target`, from the beginning and
     then as they come; `ready` once it has caught up at start. A record not signed by `key` (default:
-    this process's signing key) is refused: counted in `refused` and logged without its content."""
+    this process's signing key), or whose version is not above the one held for its key (a replay),
+    is refused: counted in `refused` and logged without its content. A target that `FollowsPosition`
+    is told the offset of every record consumed."""
 
     def __init__(self, bootstrap: str, topic: str, target: Applies, key: bytes | None = None) -> None:
         self.target = target
@@ -60,6 +66,8 @@ class KeyedLogFollower:
         self._key = key if key is not None else signing_key()
         self._bootstrap = bootstrap
         self._topic = topic
+        self.versions = RecordVersions(tenancy_settings().directory_remembered_deletions)
+        self._clock = log_clock(topic)
         self._task: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._last_fetch = float("-inf")  # never heard from the broker: stale until started
@@ -108,12 +116,31 @@ class KeyedLogFollower:
             self._last_fetch = time.monotonic()
 
     def _apply(self, key: bytes | None, value: bytes | None, offset: int, headers: Sequence[tuple[str, bytes]]) -> None:
-        if verify(self._key, self._topic, key, value, headers):
-            self.target.apply(key, value, offset)
-            return
-        self.refused += 1
-        self.on_refused()
-        log.warning("refused a record of %s at offset %d: not signed with the signing key", self._topic, offset)
+        try:
+            refusal = self._refusal(key, value, headers)
+            if refusal is None:
+                self.target.apply(key, value, offset)
+                return
+            self.refused += 1
+            self.on_refused()
+            log.warning("refused a record of %s at offset %d: %s", self._topic, offset, refusal)
+        finally:
+            if isinstance(self.target, FollowsPosition):
+                self.target.followed(offset)
+
+    def _refusal(self, key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes]]) -> str | None:
+        """Why the record is refused (None: apply it); its version is held once it is admitted."""
+        if not verify(self._key, self._topic, key, value, headers):
+            return "not signed with the signing key"
+        version = signed_version(self._key, self._topic, key, value, headers)
+        if version is None:
+            return "its version is not signed with the signing key"
+        if key is None:
+            return None  # no record of a keyed log; the target ignores it
+        if not self.versions.admits(key, version, value is None):
+            return "not newer than the record held for its key (a replayed record)"
+        self._clock.observe(version)
+        return None
 
     def on_refused(self) -> None:
         """Called for each refused record (subclasses count it where it is reported)."""
@@ -167,6 +194,7 @@ class KeyedLogWriter:
         self._bootstrap = bootstrap
         self._topic = topic
         self._key = key if key is not None else signing_key()
+        self._clock = log_clock(topic)
         self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
@@ -187,7 +215,11 @@ class KeyedLogWriter:
         """Write one record to partition 0; returns its offset once it is durable."""
         if self._producer is None:
             raise RuntimeError("DirectoryWriter.start() was not called")
-        headers = [(HEADER, signature(self._key, self._topic, key, value))]
+        version = self._clock.tick()  # above every version this process saw on the topic
+        headers = [
+            (HEADER, signature(self._key, self._topic, key, value)),
+            (VERSION_HEADER, version_header(self._key, self._topic, key, value, version)),
+        ]
         metadata = await self._producer.send_and_wait(self._topic, value, key=key, partition=0, headers=headers)
         return int(metadata.offset)
 

@@ -35,6 +35,10 @@ class TenancySettings(BaseSettings):
     """Revoked keys stay listed (audit trail) this long; then their records are deleted (tombstoned)."""
     max_revoked_keys_per_tenant: int = Field(default=100, ge=0, le=100_000)
     """Most revoked key records kept per tenant (and for operators); older ones are deleted first."""
+    directory_remembered_deletions: int = Field(default=10_000, ge=100, le=1_000_000)
+    """Deleted records (tombstoned keys, rules ...) whose version each follower remembers, so that
+    replaying an older signed record of them is refused; beyond it, the oldest are forgotten and any
+    record of an unknown key older than them is refused."""
 
 
 @cache

@@ -5,9 +5,13 @@ topic name, the record key and the value (or the tombstone marker), each length-
 cannot be moved to another key or topic, and a tombstone cannot be made from a record. A follower
 refuses a record without a valid signature (counted and logged without its content).
 
-The signature does not stop a producer from replaying an earlier signed record of the same key (for
-example a key's record from before its revocation): restrict who may produce to these topics with
-Kafka ACLs (and SASL/TLS) too; the signing key is the second line, not the only one.
+Every record also carries its version in a `tally-ver` header, signed with the record (topic, key,
+value and version): a follower refuses a record whose version is not above the one it holds for the
+key (`tenancy.ordering`), so replaying an earlier signed record of the same key (a key's record from
+before its revocation, a tenant's from before it was disabled) is refused too. The `tally-sig`
+signature alone is unchanged: followers of the previous release still accept the records. Restrict
+who may produce to these topics with Kafka ACLs (and SASL/TLS) all the same: a follower started after
+compaction dropped a deleted record's tombstone does not know the record was deleted.
 """
 
 from __future__ import annotations
@@ -27,8 +31,10 @@ from tenancy.settings import TenancySettings, tenancy_settings
 log = logging.getLogger(__name__)
 
 HEADER = "tally-sig"
+VERSION_HEADER = "tally-ver"
 _VERSION = b"v1:"
 _DOMAIN = b"tallystream keyed log v1\0"
+_VERSION_DOMAIN = b"tallystream keyed log version v1\0"
 DEFAULT_KEY_FILE = Path(__file__).resolve().parent.parent / "var" / "directory-signing.key"
 """The development key of a source checkout (`make run`, tests, chaos): shared by every process of it."""
 
@@ -53,6 +59,34 @@ def verify(key: bytes, topic: str, record_key: bytes | None, value: bytes | None
     if len(found) != 1 or not isinstance(found[0], bytes):
         return False
     return hmac.compare_digest(found[0], signature(key, topic, record_key, value))
+
+
+def version_header(key: bytes, topic: str, record_key: bytes | None, value: bytes | None, version: int) -> bytes:
+    """The `tally-ver` header value: `version`, signed with the record under `key`."""
+    number = str(version).encode()
+    mac = hmac.new(
+        key,
+        _VERSION_DOMAIN + _frame(topic.encode()) + _frame(record_key) + _frame(value) + _frame(number),
+        hashlib.sha256,
+    )
+    return number + b":" + mac.hexdigest().encode()
+
+
+def signed_version(
+    key: bytes, topic: str, record_key: bytes | None, value: bytes | None, headers: Headers
+) -> int | None:
+    """The record's version (0 when it carries none: written before versions), None when its
+    `tally-ver` header is not one valid signed version."""
+    found = [v for name, v in headers if name == VERSION_HEADER]
+    if not found:
+        return 0
+    if len(found) != 1 or not isinstance(found[0], bytes):
+        return None
+    number, _, _ = found[0].partition(b":")
+    if not number.isdigit() or len(number) > 20 or int(number) == 0:
+        return None
+    expected = version_header(key, topic, record_key, value, int(number))
+    return int(number) if hmac.compare_digest(found[0], expected) else None
 
 
 def _generated(path: Path) -> bytes:

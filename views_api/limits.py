@@ -5,14 +5,18 @@ Every tenant route goes through `views_api.context.tenant_context`, which calls 
 per API key, so a leaked or runaway read key cannot starve the tenant's other keys (the admin's
 dashboards), and one per tenant, so all of a tenant's keys together cannot starve other tenants on
 the engine they share. Live streams and CSV exports also hold a per-tenant slot for as long as they
-run (`Slots`), released by `SlotStreamingResponse` however the response ends: finished, failed or
-the client gone. Live streams of one tenant share one reading of its figures (`LiveFeeds`).
+run (`Slots`), released by `SlotStreamingResponse` however the response ends: finished, failed,
+the client gone, or the client no longer reading (each send waits at most
+TALLY_VIEWS_STREAM_SEND_TIMEOUT_SECONDS, then the response is aborted). Live streams of one tenant
+share one reading of its figures (`LiveFeeds`).
 Refusals are 429 with `{"error": ...}` naming the limit and its setting, and a Retry-After.
 Limits are per process: N views instances admit up to N times the rates.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -20,13 +24,15 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from guards.ratelimit import RateLimiter
 from tenancy.directory import Principal
 from views_api.live_feed import LiveFeeds
 from views_api.models import LiveTick
 from views_api.settings import ViewsSettings
+
+log = logging.getLogger(__name__)
 
 SLOT_RETRY_SECONDS = 5
 """Retry-After of a refused stream or export (when a slot frees is unknown)."""
@@ -86,15 +92,24 @@ class Slots:
 
 
 class SlotStreamingResponse(StreamingResponse):
-    """A streaming response that releases its slot when it ends, however it ends."""
+    """A streaming response that releases its slot when it ends, however it ends; a send the client
+    does not take within `send_timeout` seconds (it stopped reading) aborts it (the connection is
+    closed without the rest)."""
 
-    def __init__(self, content: Any, release: Callable[[], None], **kwargs: Any) -> None:
+    def __init__(self, content: Any, release: Callable[[], None], send_timeout: float, **kwargs: Any) -> None:
         super().__init__(content, **kwargs)
         self._release = release
+        self._send_timeout = send_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def bounded(message: Message) -> None:
+            async with asyncio.timeout(self._send_timeout):
+                await send(message)
+
         try:
-            await super().__call__(scope, receive, send)
+            await super().__call__(scope, receive, bounded)
+        except TimeoutError:
+            log.warning("aborted a streaming response: its client read nothing for %g s", self._send_timeout)
         finally:
             self._release()
 

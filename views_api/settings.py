@@ -44,3 +44,6 @@ class ViewsSettings(KafkaReplicationSettings):
     however many of its streams are open (they share the reading)."""
     live_max_seconds: float = Field(default=3600.0, ge=1, le=86_400)
     """A live stream ends after this long (EventSource clients reconnect, with their key checked anew)."""
+    stream_send_timeout_seconds: float = Field(default=30.0, ge=1, le=3600)
+    """A live stream or CSV export whose client takes longer than this to accept the next piece (it
+    stopped reading) is aborted, and its slot freed."""

@@ -3,12 +3,15 @@
 Operator keys (admin scope, no tenant) manage every tenant; a tenant's admin key manages that
 tenant's keys only. Secrets are returned once, at creation, and stored only hashed. Keys are bounded
 per tenant (`tenancy.quotas`): a create beyond the limit is a 409 naming it; revoked keys are kept
-for the audit trail for a while, then deleted.
+for the audit trail for a while, then deleted. Writes are rate-limited per admin key
+(`TALLY_INGEST_ADMIN_WRITES_PER_SECOND`, burst `TALLY_INGEST_ADMIN_WRITE_BURST`): 429 with Retry-After.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -19,8 +22,10 @@ from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel, Field
 
+from guards.ratelimit import RateLimiter
 from ingest.auth import require
 from ingest.errors import ApiError
+from ingest.settings import IngestSettings
 from schemas.tenancy import (
     ApiKeyRecord,
     PriceOverride,
@@ -104,10 +109,28 @@ def _key_writes(request: Request) -> asyncio.Lock:
     return lock
 
 
+def _throttle(request: Request, principal: Principal) -> None:
+    """429 (Retry-After) when the admin key is over its rate of writes: every write is a record each
+    role holds and applies."""
+    settings: IngestSettings = request.app.state.settings
+    rate = settings.admin_writes_per_second
+    limiter: RateLimiter | None = getattr(request.app.state, "admin_limiter", None)
+    if limiter is None:
+        limiter = request.app.state.admin_limiter = RateLimiter(settings.admin_write_burst / rate)
+    wait = limiter.take(principal.key_id, 1, rate, time.monotonic())
+    if wait is not None:
+        raise ApiError(
+            429,
+            f"this admin key is over its rate of {rate:g} writes/s (TALLY_INGEST_ADMIN_WRITES_PER_SECOND); retry later",
+            {"Retry-After": str(max(1, math.ceil(wait)))},
+        )
+
+
 @router.put("/tenants/{tenant_id}", response_model=TenantRecord)
 async def put_tenant(tenant_id: TenantId, body: TenantIn, principal: Admin, request: Request) -> TenantRecord:
     """Create or update a tenant."""
     _operator(principal)
+    _throttle(request, principal)
     directory, writer = _state(request)
     existing = directory.tenant_record(tenant_id)
     created_at = existing.created_at if existing else datetime.now(UTC)
@@ -139,6 +162,7 @@ async def create_key(body: KeyIn, principal: Admin, request: Request) -> Created
             raise ApiError(403, "this key cannot manage another tenant's keys")
         if directory.tenant(body.tenant_id) is None:
             raise ApiError(404, f"no tenant {body.tenant_id!r}; create it first")
+    _throttle(request, principal)
     settings = tenancy_settings()
     async with _key_writes(request), _durable():
         await forget_revoked(writer, directory, body.tenant_id, datetime.now(UTC), settings)
@@ -171,6 +195,7 @@ async def revoke_key(key_id: str, principal: Admin, request: Request) -> KeyOut:
         raise ApiError(404, f"no key {key_id!r}")
     if record.revoked_at is not None:
         return KeyOut.of(record)
+    _throttle(request, principal)
     async with _key_writes(request), _durable():
         revoked, offset = await writer.revoke_key(record)
         directory.apply(key_record_key(key_id), revoked.model_dump_json().encode(), offset)

@@ -69,3 +69,25 @@ def test_spans_are_counted_on_the_wire_across_resources_and_scopes() -> None:
     assert spans_over(_export(1, 11, 0), 10) == "scope_spans"
     assert spans_over(_export(11, 0, 0), 10) == "resource_spans"
     assert spans_over(b"\x0a\xff\xff", 10) is None  # malformed: decoding names it
+
+
+def test_a_body_of_millions_of_unknown_fields_is_refused_after_a_bounded_walk() -> None:
+    from ingest.counting import TooManyFields, max_fields
+
+    unknown = b"\x78\x00" * (2 * 1024 * 1024)  # field 15, varint 0: 2 MiB of fields OTLP does not have
+    with pytest.raises(TooManyFields) as info:
+        spans_over(unknown, 5000)
+    limit = max_fields(5000)
+    assert limit == 40_008
+    assert str(info.value) == f"OTLP body has more than {limit} protobuf fields; at most {limit} per request"
+    assert isinstance(info.value, ValueError)  # the route answers 400 with its text
+    assert spans_over(b"\x78\x00" * 4000 + _export(2, 3, 5), 30) is None  # a few unknown fields are walked
+    with pytest.raises(TooManyFields):  # unknown fields inside the spans' containers count too
+        inner = b"\x78\x00" * 5000  # in one ResourceSpans (field 1; its length as a varint: 10000)
+        spans_over(b"\x0a\x90\x4e" + inner, 10)
+
+
+def test_the_largest_legitimate_export_is_within_the_field_budget() -> None:
+    body = _export(10, 10, 50)  # 5000 spans over 100 scopes
+    assert spans_over(body, 5000) is None
+    assert spans_over(_export(1, 5000, 1), 5000) is None

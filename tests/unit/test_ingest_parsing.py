@@ -110,3 +110,48 @@ def test_gzip_is_inflated_as_it_arrives_and_refused_once_past_the_limit() -> Non
     with pytest.raises(BodyError) as info:
         Inflater("gzip", 100).finish()
     assert info.value.status == 400  # an empty body is no gzip stream
+
+
+def test_gzip_members_are_bounded_and_counted() -> None:
+    from ingest.parsing import MAX_GZIP_MEMBERS, Inflater
+
+    empty = gzip.compress(b"")
+    inflater = Inflater("gzip", 6 * 1024 * 1024)
+    with pytest.raises(BodyError) as info:
+        inflater.feed(empty * 262_144)  # 5 MiB of empty members, in one piece
+    assert (info.value.status, str(info.value)) == (400, "body has more than 64 gzip members; at most 64")
+    assert inflater.members == MAX_GZIP_MEMBERS + 1  # refused at the first member too many
+    fine = Inflater("gzip", 10_000)
+    fine.feed(b"".join(gzip.compress(b"%d\n" % i) for i in range(MAX_GZIP_MEMBERS)))
+    assert fine.finish() == b"".join(b"%d\n" % i for i in range(MAX_GZIP_MEMBERS))
+    assert fine.members == MAX_GZIP_MEMBERS
+
+
+def test_members_across_slices_of_a_large_feed_are_all_read() -> None:
+    from ingest.parsing import Inflater
+
+    payload = bytes(range(256)) * 2000  # incompressible enough to span several slices
+    body = gzip.compress(payload, 0) + gzip.compress(b"tail", 0)
+    inflater = Inflater("gzip", 10**6)
+    inflater.feed(body)
+    assert inflater.finish() == payload + b"tail"
+    assert inflater.members == 2
+
+
+def test_a_request_costs_its_events_or_its_kib_whichever_is_more() -> None:
+    from ingest.metering import Cost
+    from ingest.parsing import Inflater
+
+    body = Inflater(None, 10 * 1024 * 1024)
+    body.feed(b"x" * (5 * 1024 * 1024))
+    cost = Cost(body)
+    assert (cost.kib(), cost.tokens(), cost.beyond_events()) == (5120, 5120, 5120)  # no event: all of it
+    cost.events = 12
+    assert cost.beyond_events() == 5108  # its 12 events took theirs when they were published
+    small = Cost(Inflater(None, 10_000), events=12)
+    small.inflater.feed(b"y" * 3000)
+    assert (small.kib(), small.tokens(), small.beyond_events()) == (3, 12, 0)  # not charged twice
+    gz = Inflater("gzip", 10**6)
+    gz.feed(gzip.compress(b"z" * 100_000))  # received ~ 100 bytes, inflated 100,000: the larger counts
+    assert Cost(gz).kib() == 98
+    assert Cost(Inflater(None, 10)).tokens() == 1  # an empty body costs one

@@ -151,3 +151,10 @@ def test_a_charge_takes_what_is_left_and_never_goes_below_empty() -> None:
     lim.charge("acme", 1000, RATE, now=0.0)
     assert lim.wait("acme", 1, RATE, now=0.0) == 0.25  # empty, not in debt: one token a quarter second away
     assert lim.take("acme", 1, RATE, now=0.25) is None
+
+
+def test_a_charge_may_run_into_bounded_debt() -> None:
+    lim = limiter()
+    lim.charge("acme", 1000, RATE, now=0.0, debt=10)  # capacity 10: at most 10 below empty
+    assert lim.wait("acme", 1, RATE, now=0.0) == 2.75  # 11 tokens away at 4/s
+    assert lim.wait("acme", 1, RATE, now=2.75) is None

@@ -60,6 +60,7 @@ async def export_csv(
     return SlotStreamingResponse(
         pages(warehouse, database, tenant.tenant_id, period),
         guard.exports.acquire(tenant.tenant_id),
+        send_timeout=guard.settings.stream_send_timeout_seconds,
         media_type="text/csv; charset=utf-8",
         headers={"content-disposition": f'attachment; filename="{name}"'},
     )

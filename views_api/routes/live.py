@@ -136,6 +136,7 @@ async def live(
     return SlotStreamingResponse(
         events(),
         release,
+        send_timeout=guard.settings.stream_send_timeout_seconds,
         media_type="text/event-stream",
         headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
     )
