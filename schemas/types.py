@@ -15,6 +15,7 @@ USD_QUANTUM = Decimal(1).scaleb(-USD_SCALE)
 
 
 def _require_utc(value: datetime) -> datetime:
+    # mirrored on the worker's fast path by schemas/fast_events.py `_utc_timestamp` (differential tests keep them equal)
     if value.tzinfo is None:
         raise ValueError("timestamp must carry a UTC offset (RFC 3339), e.g. 2026-01-31T12:00:00Z")
     try:
