@@ -15,9 +15,13 @@ USD_QUANTUM = Decimal(1).scaleb(-USD_SCALE)
 
 
 def _require_utc(value: datetime) -> datetime:
+    # mirrored on the worker's fast path by schemas/fast_events.py `_utc_timestamp` (differential tests keep them equal)
     if value.tzinfo is None:
         raise ValueError("timestamp must carry a UTC offset (RFC 3339), e.g. 2026-01-31T12:00:00Z")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-01:00 is past year 9999 in UTC: a refusal, not a crash
+        raise ValueError("timestamp is out of range once converted to UTC") from None
 
 
 TenantId = Annotated[
