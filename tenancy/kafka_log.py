@@ -119,8 +119,11 @@ class KeyedLogFollower:
         try:
             refusal = self._refusal(key, value, headers)
             if refusal is None:
-                self.target.apply(key, value, offset)
-                return
+                try:
+                    self.target.apply(key, value, offset)
+                    return
+                except Exception as exc:  # one bad record must not cost the rest of its fetch
+                    refusal = f"could not be applied ({type(exc).__name__})"
             self.refused += 1
             self.on_refused()
             log.warning("refused a record of %s at offset %d: %s", self._topic, offset, refusal)

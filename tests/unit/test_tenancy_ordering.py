@@ -133,3 +133,26 @@ def test_the_clock_ticks_above_every_version_seen() -> None:
     assert clock.tick() == 1000 and clock.tick() == 1001  # the same nanosecond twice: still increasing
     clock.observe(5000)  # written by a process whose clock is ahead
     assert clock.tick() == 5001
+
+
+def test_a_record_its_target_cannot_apply_is_refused_and_the_next_one_still_applies() -> None:
+    """One record that raises in its target (a bug, a contract change) costs only itself, counted."""
+    from tenancy.kafka_log import KeyedLogFollower
+    from tenancy.signing import HEADER, signature
+
+    applied: list[bytes | None] = []
+
+    class Target:
+        def apply(self, key: bytes | None, value: bytes | None, offset: int | None = None) -> None:
+            if value == b"boom":
+                raise ValueError("cannot apply")
+            applied.append(value)
+
+    follower = KeyedLogFollower("127.0.0.1:1", "t", Target(), key=SIGNING)  # never started: applied by hand
+    for offset, (key, value) in enumerate([(b"a", b"boom"), (b"b", b"ok")]):
+        headers = [
+            (HEADER, signature(SIGNING, "t", key, value)),
+            (VERSION_HEADER, version_header(SIGNING, "t", key, value, offset + 1)),
+        ]
+        follower._apply(key, value, offset, headers)
+    assert (follower.refused, applied) == (1, [b"ok"])
