@@ -11,20 +11,12 @@ from typing import Any, NamedTuple
 import orjson
 from pydantic import ValidationError
 
+from processors.event_columns import type_columns
 from processors.pricing import NOT_APPLICABLE, PriceBook
 from schemas.ddl import EVENTS_COLUMNS, ch_datetime64
 from schemas.events import (
     AnyEvent,
-    Conversion,
-    CustomEvent,
-    Feedback,
     LlmCall,
-    Message,
-    ProductEvent,
-    Search,
-    SessionEnded,
-    SessionStarted,
-    ToolCall,
     describe_validation_error,
     parse_event,
 )
@@ -70,63 +62,6 @@ class Batch:
     """Events dropped because the same (tenant_id, event_id) came earlier in the batch."""
 
 
-def _type_columns(event: AnyEvent) -> Row:
-    if isinstance(event, LlmCall):
-        return {
-            "operation": event.operation,
-            "provider": event.provider,
-            "model": event.model,
-            "input_tokens": event.input_tokens,
-            "output_tokens": event.output_tokens,
-            "cached_input_tokens": event.cached_input_tokens,
-            "reasoning_tokens": event.reasoning_tokens,
-            "audio_seconds": event.audio_seconds,
-            "latency_ms": event.latency_ms,
-            "status": event.status,
-            "error_type": event.error_type or "",
-            "feature": event.feature or "",
-        }
-    if isinstance(event, Message):
-        return {"role": event.role, "content_chars": event.content_chars or 0}
-    if isinstance(event, SessionStarted):
-        return {"channel": event.channel or ""}
-    if isinstance(event, SessionEnded):
-        return {"end_reason": event.reason, "latency_ms": event.duration_ms or 0}
-    if isinstance(event, ToolCall):
-        return {
-            "tool_name": event.tool_name,
-            "latency_ms": event.latency_ms,
-            "status": event.status,
-            "error_type": event.error_type or "",
-        }
-    if isinstance(event, ProductEvent):
-        return {
-            "product_action": event.action,
-            "product_id": event.product_id,
-            "product_name": event.product_name or "",
-            "product_category": event.category or "",
-            "feature": event.feature or "",
-        }
-    if isinstance(event, Search):
-        return {"search_query": event.query, "results_count": event.results_count, "latency_ms": event.latency_ms}
-    if isinstance(event, Conversion):
-        return {
-            "order_id": event.order_id,
-            "revenue": event.revenue,
-            "currency": event.currency,
-            "attributed_session_id": event.attributed_session_id or event.session_id or "",
-            "feature": event.feature or "",
-        }
-    if isinstance(event, Feedback):
-        return {
-            "rating": event.rating or 0,
-            "thumbs": {"up": 1, "down": -1, None: 0}[event.thumbs],
-            "comment_chars": event.comment_chars or 0,
-        }
-    assert isinstance(event, CustomEvent)
-    return {"name": event.name, "dimensions": event.dimensions, "measures": event.measures}
-
-
 def event_row(event: AnyEvent, book: PriceBook, ingested_at: str, overrides: OverrideLookup = _no_overrides) -> Row:
     """The warehouse row of one event, priced; keys are exactly the events table's columns, in order."""
     row: Row = dict(_EMPTY_ROW)
@@ -146,7 +81,7 @@ def event_row(event: AnyEvent, book: PriceBook, ingested_at: str, overrides: Ove
         schema_version=event.schema_version,
         ingested_at=ingested_at,
     )
-    row.update(_type_columns(event))
+    row.update(type_columns(event))
     if isinstance(event, LlmCall):
         price = book.price_llm_call(
             tenant_id=event.tenant_id,
