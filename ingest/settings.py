@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from schemas import topics
+from schemas import records, topics
 from tenancy.replication import KafkaReplicationSettings
 
 
@@ -33,3 +33,7 @@ class IngestSettings(KafkaReplicationSettings):
     """Events per second accepted per tenant and ingest instance, unless the tenant sets its own."""
     rate_burst_seconds: float = Field(default=2.0, gt=0)
     """How many seconds of the rate a tenant may send at once."""
+    record_max_events: int = Field(default=records.DEFAULT_RECORD_EVENTS, ge=1, le=records.MAX_EVENTS_PER_RECORD)
+    """Most events published in one Kafka record; a larger request becomes several records."""
+    record_max_bytes: int = Field(default=records.DEFAULT_RECORD_BYTES, ge=1024, le=768 * 1024)
+    """Most bytes of events in one Kafka record (before compression); a larger request becomes several records."""

@@ -19,6 +19,7 @@ from processors.rows import DeadLetter, Record
 from processors.settings import WorkerSettings
 from processors.sink import EventSink
 from schemas.ddl import EVENTS_TABLE
+from schemas.records import FORMAT_HEADER, format_of
 from schemas.rollups import ROLLUPS_TABLE
 from schemas.tenancy import PriceOverride
 from storage import Warehouse
@@ -35,7 +36,18 @@ def _zone(name: str) -> ZoneInfo:
 def _record(message: Any) -> Record:
     """The worker's view of a Faust message (its timestamp is the producer's CreateTime, in seconds)."""
     ts = datetime.fromtimestamp(message.timestamp, UTC) if message.timestamp else None
-    return Record(message.key, message.value, message.partition, message.offset, ts)
+    return Record(message.key, message.value, message.partition, message.offset, ts, format_of(message.headers))
+
+
+def dead_letter_headers(dead: DeadLetter) -> dict[str, bytes]:
+    """Headers of a dead letter: the reason; the event's index in its batch record; the format of a
+    whole batch record refused for its framing (so it can be republished as it was)."""
+    headers = {"tally-error": dead.reason.encode()}
+    if dead.index is not None:
+        headers["tally-event-index"] = str(dead.index).encode()
+    if dead.format is not None:
+        headers[FORMAT_HEADER] = dead.format
+    return headers
 
 
 def create_app(
@@ -85,7 +97,7 @@ def create_app(
         return tenant.price_overrides.get(f"{provider}/{model}") if tenant is not None else None
 
     async def send_dead(dead: DeadLetter) -> None:
-        delivered = await dlq_topic.send(key=dead.key, value=dead.value, headers={"tally-error": dead.reason.encode()})
+        delivered = await dlq_topic.send(key=dead.key, value=dead.value, headers=dead_letter_headers(dead))
         await delivered
 
     def zone(tenant_id: str) -> ZoneInfo:

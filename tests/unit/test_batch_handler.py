@@ -54,6 +54,7 @@ class MemoryWarehouse:
                 "id": r["event_id"],
                 "source_partition": r["source_partition"],
                 "source_offset": r["source_offset"],
+                "source_index": r["source_index"],
             }
             for r in self.events
             if r["event_id"] in wanted
