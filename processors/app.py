@@ -14,7 +14,7 @@ import faust
 from faust.types import TP
 
 from processors.alerts.service import CHECK_SECONDS, AlertService
-from processors.pipeline import BatchHandler
+from processors.pipeline import BatchHandler, whole_record_batches
 from processors.rows import DeadLetter, Record
 from processors.settings import WorkerSettings
 from processors.sink import EventSink
@@ -121,7 +121,7 @@ def create_app(
     async def price_and_store(stream: Any) -> None:
         # Records are acked only once their offset range is complete and stored (processors.ranges).
         pending: dict[int, list[Any]] = defaultdict(list)
-        async for taken in stream.noack_take(settings.batch_max, within=settings.batch_seconds):
+        async for taken in stream.noack_take(settings.batch_max_records, within=settings.batch_seconds):
             # records fetched before a rebalance belong to the old assignment: they come back
             generation = app.consumer_generation_id
             events = [ev for ev in taken if ev.message.generation_id == generation]
@@ -135,18 +135,21 @@ def create_app(
             if not events:
                 continue
             records = [_record(ev.message) for ev in events]
-            handled = await handler.handle(records, clock())
-            if alerts is not None:
-                alerts.changed()
-            for partition in handled.update.restarted:
-                pending[partition].clear()  # read again from an earlier offset: those will come back
-            for ev in events:
-                pending[ev.message.partition].append(ev)
-            for partition, below in handled.update.ack_below.items():
-                done = [ev for ev in pending[partition] if ev.message.offset < below]
-                pending[partition] = [ev for ev in pending[partition] if ev.message.offset >= below]
-                for ev in done:
-                    await stream.ack(ev)
+            start = 0
+            for part in whole_record_batches(records, settings.batch_max):  # bounded batches of whole records
+                part_events, start = events[start : start + len(part)], start + len(part)
+                handled = await handler.handle(part, clock())
+                if alerts is not None:
+                    alerts.changed()
+                for partition in handled.update.restarted:
+                    pending[partition].clear()  # read again from an earlier offset: those will come back
+                for ev in part_events:
+                    pending[ev.message.partition].append(ev)
+                for partition, below in handled.update.ack_below.items():
+                    done = [ev for ev in pending[partition] if ev.message.offset < below]
+                    pending[partition] = [ev for ev in pending[partition] if ev.message.offset >= below]
+                    for ev in done:
+                        await stream.ack(ev)
 
     if alerts is not None:
 

@@ -12,7 +12,7 @@
 `handle` returns up to which offset each partition may be acked: only complete ranges, so a
 restart always re-reads a range from its start, whole records (see processors.ranges for the
 argument). An event's place is (partition, offset, index): dedup (processors.dedup) recognises a
-replay by it and the rollup version is derived from it (`ranges.position_version`).
+replay by it; a rollup row's version is the offset of its last record (a record is never cut).
 """
 
 from __future__ import annotations
@@ -27,10 +27,11 @@ from zoneinfo import ZoneInfo
 from processors import metrics
 from processors.dedup import classify, stored_sources
 from processors.pricing import PriceBook
-from processors.ranges import RangeBook, RangeUpdate, position_version
+from processors.ranges import RangeBook, RangeUpdate
 from processors.rows import Batch, DeadLetter, OverrideLookup, Record, Row, build_batch
 from processors.sink import EventSink
 from processors.windows import keys_of, rollup_row
+from schemas.records import count_events
 from storage import Warehouse
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,22 @@ class Handled:
     batch: Batch
     update: RangeUpdate
     late: int
+
+
+def whole_record_batches(records: Sequence[Record], max_events: int) -> list[Sequence[Record]]:
+    """`records` cut, in order, into batches of at most `max_events` events each, never cutting a
+    record (one holding more goes alone): the rollup versions rest on whole records (processors.ranges)."""
+    batches: list[Sequence[Record]] = []
+    start, size = 0, 0
+    for i, record in enumerate(records):
+        n = count_events(record.format, record.value)
+        if i > start and size + n > max_events:
+            batches.append(records[start:i])
+            start, size = i, 0
+        size += n
+    if start < len(records):
+        batches.append(records[start:])
+    return batches
 
 
 class BatchHandler:
@@ -100,7 +117,7 @@ class BatchHandler:
     def _aggregate(self, records: Sequence[Record], batch: Batch, counted: list[Row]) -> tuple[RangeUpdate, int]:
         """Walk the records in offset order: every record advances its partition's range, its
         counted events add to their windows in index order (too-late ones only to the 'late'
-        counter of their arrival), each with the version of its (offset, index)."""
+        counter of their arrival). `records` are whole records: none is cut between two batches."""
         counted_ids = {id(row) for row in counted}
         by_record: dict[tuple[int, int], list[tuple[Row, datetime, datetime | None]]] = {}
         for row, ts, arrival in zip(batch.rows, batch.times, batch.arrivals, strict=True):
@@ -116,6 +133,5 @@ class BatchHandler:
                     keys = keys_of(row, arrival, zone, kind="late")
                 else:
                     keys = keys_of(row, ts, zone)
-                version = position_version(record.offset, row["source_index"])
-                self.ranges.add(current, record.partition, version, keys, row, update)
+                self.ranges.add(current, record.partition, record.offset, keys, row, update)
         return update, late

@@ -5,20 +5,21 @@ An event's place in the stream is (partition, offset, index): a record may carry
 Each Kafka partition is cut into fixed offset ranges of *records*, `range_id = offset // span`: all
 events of a record belong to its record's range. For the open range of each partition the worker
 keeps the aggregates of the events read so far and, after each batch, upserts every key the batch
-touched as one row per (key, partition, range_id) with `version = position_version(offset, index)`
-of the key's last event so far (`offset * 2**16 + index`: the (offset, index) order in one UInt64,
-the rollup table's ReplacingMergeTree version type, which keeps the highest version).
+touched as one row per (key, partition, range_id) with `version` = the offset of the record of the
+key's last event so far (ReplacingMergeTree keeps the highest version).
 
 Why this is exact:
-- A row of version v holds exactly the key's counted events of its range placed at or before v:
-  events are added in (offset, index) order (records in offset order, each record's events in index
-  order) and versions are strictly increasing in that order, since an index is below 2**16
-  (schemas.records.MAX_EVENTS_PER_RECORD) and offsets below 2**48 fit a UInt64.
+- A record is the unit of reading: a batch always holds whole records (the agent never cuts one),
+  and every event of a record is added before the batch's rows are written. So a row of version v
+  holds exactly the key's counted events of its range in records at offsets <= v — all of record
+  v's, in index order — and two rows of the same version hold the same events. The index orders
+  events inside a record but needs no place in the version (no `offset * 2**16 + index`): versions
+  stay the record offsets they always were, so rows written before batch records existed compare
+  correctly with new ones, and the UInt64 version has no bound below the offsets'.
 - Records are acked only once their range is complete (a record of a later range was read), so
   the committed offset is always a range boundary, and a restarted or newly assigned worker
-  re-reads a range from its start — whole records, so every event of each record again, never a
-  record in part: it recomputes the same aggregate from the same events and writes it with a
-  version at least as high.
+  re-reads a range from its start — every event of each record again: it recomputes the same
+  aggregate from the same events and writes it with a version at least as high.
 - Which events count is the same in every pass: an event counts when its id was first stored from
   this very (partition, offset, index); other copies of the id do not (processors.dedup); the
   framing cuts a record's value the same way every time; lateness is measured on the record's
@@ -33,17 +34,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from processors.windows import Agg, Key
-from schemas.records import INDEX_BITS, MAX_EVENTS_PER_RECORD
-
-MAX_OFFSET = (1 << (64 - INDEX_BITS)) - 1
-"""The highest offset whose versions fit the rollups' UInt64 version (2**48 - 1)."""
-
-
-def position_version(offset: int, index: int) -> int:
-    """The rollup version of the event at (offset, index): increasing in (offset, index) order, a UInt64."""
-    if not 0 <= index < MAX_EVENTS_PER_RECORD or not 0 <= offset <= MAX_OFFSET:
-        raise ValueError(f"no version for offset {offset}, index {index}")
-    return (offset << INDEX_BITS) | index
 
 
 @dataclass(slots=True)
@@ -60,9 +50,9 @@ class RangeUpdate:
     touched: dict[tuple[int, int, Key], tuple[Agg, int]] = field(default_factory=dict)
     """(partition, range_id, key) -> (the key's aggregate over the range up to `version`, version).
 
-    The version is `position_version` of the key's last event so far: a row of version v holds
-    exactly the key's events of the range placed at or before v, whichever worker wrote it, so the
-    highest version is always the most complete and never counts an event twice."""
+    The version is the offset of the record of the key's last event so far: a row of version v
+    holds exactly the key's events of the range in records at offsets <= v, whichever worker wrote
+    it, so the highest version is always the most complete and never counts an event twice."""
     ack_below: dict[int, int] = field(default_factory=dict)
     """partition -> every record with a smaller offset may be acked (its range is complete)."""
     restarted: set[int] = field(default_factory=set)
@@ -123,16 +113,16 @@ class RangeBook:
         self,
         current: OpenRange,
         partition: int,
-        version: int,
+        offset: int,
         keys: list[Key],
         row: Mapping[str, Any],
         update: RangeUpdate,
     ) -> None:
-        """Count one stored event (`row`, of `position_version` `version`, its record already
-        `advance`d to) under `keys` in `current`. A record's events are added in index order."""
+        """Count one stored event (`row`, of the record at `offset`, already `advance`d to) under
+        `keys` in `current`. A record's events are all added, in index order, before its batch is written."""
         for key in keys:
             agg = current.aggs.get(key)
             if agg is None:
                 agg = current.aggs[key] = Agg()
             agg.add_row(row)
-            update.touched[(partition, current.range_id, key)] = (agg, version)
+            update.touched[(partition, current.range_id, key)] = (agg, offset)

@@ -34,10 +34,9 @@ EVENTS_BATCH_V1: Final = b"events-batch-v1"
 FORMATS: Final = frozenset({EVENTS_BATCH_V1})
 """Every `tally-format` a reader understands."""
 
-INDEX_BITS: Final = 16
-"""Bits an event's index in its record may take: the worker orders events by (offset, index) in one integer."""
-MAX_EVENTS_PER_RECORD: Final = 1 << INDEX_BITS
-"""The most events a reader accepts in one record (65,536); more is a framing error."""
+MAX_EVENTS_PER_RECORD: Final = 65_536
+"""The most events a reader accepts in one record (a bound on what one record costs the worker; ingest
+writes at most `record_max_events`); more is a framing error."""
 DEFAULT_RECORD_EVENTS: Final = 1000
 """Most events ingest puts in one record (a larger request is split)."""
 DEFAULT_RECORD_BYTES: Final = 512 * 1024
@@ -90,6 +89,13 @@ def encode_batches(events: Sequence[bytes], max_events: int, max_bytes: int) -> 
     if start < len(events):
         values.append(_NL.join(events[start:]))
     return values
+
+
+def count_events(format_: bytes | None, value: bytes) -> int:
+    """How many events a record holds, without cutting it (a record with broken framing counts as one)."""
+    if format_ is None:
+        return 1
+    return max(1, value.count(_NL) + (0 if value.endswith(_NL) else 1))
 
 
 def split_events(format_: bytes | None, value: bytes) -> list[bytes]:

@@ -17,6 +17,7 @@ from schemas.records import (
     MAX_EVENTS_PER_RECORD,
     FramingError,
     batch_headers,
+    count_events,
     encode_batches,
     format_of,
     split_events,
@@ -149,3 +150,17 @@ def test_an_invalid_event_is_not_a_framing_error() -> None:
 )
 def test_format_of_headers(headers: object, found: bytes | None) -> None:
     assert format_of(headers) == found  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("format_", "value", "n"),
+    [
+        (None, b'{"a":1}\n{"b":2}', 1),
+        (EVENTS_BATCH_V1, b"{}", 1),
+        (EVENTS_BATCH_V1, b"{}\n{}\n{}", 3),
+        (EVENTS_BATCH_V1, b"{}\n{}\n", 2),
+        (EVENTS_BATCH_V1, b"", 1),
+    ],
+)
+def test_count_events_without_cutting(format_: bytes | None, value: bytes, n: int) -> None:
+    assert count_events(format_, value) == n
