@@ -57,20 +57,23 @@ async def test_partly_invalid_batch_is_a_207_naming_each_bad_event(ingest_server
 async def test_a_request_is_published_as_batch_records_keyed_by_tenant_and_split_at_the_bounds(
     ingest_server: IngestServer,
 ) -> None:
-    """2,500 events (and 2 invalid ones) -> 3 batch records of 1,000, 1,000 and 500 valid events, in
-    order, on the tenant's partition, under the tally-format header; the 207 names only the invalid."""
+    """998 events (and 2 invalid ones) with records bounded at 400 events -> 3 batch records of 400, 400
+    and 198 valid events, in order, on the tenant's partition, under the tally-format header; the 207
+    names only the invalid ones."""
     t = ingest_server.tenant
-    events = [message(t.tenant_id, NOW, content_chars=i) for i in range(2500)]
+    settings = ingest_server.app.state.settings
+    ingest_server.app.state.settings = settings.model_copy(update={"record_max_events": 400})
+    events = [message(t.tenant_id, NOW, content_chars=i) for i in range(998)]
     bad = [llm_call(t.tenant_id, NOW, latency_ms=-1), message(t.tenant_id, NOW, role="robot")]
     body = [*events[:700], bad[0], *events[700:], bad[1]]
     async with httpx.AsyncClient(base_url=ingest_server.url, timeout=30) as client:
         response = await client.post("/v1/events", json=body, headers=_auth(t.ingest))
     assert response.status_code == 207
     result = response.json()
-    assert (result["accepted"], result["rejected"]) == (2500, 2)
-    assert [e["index"] for e in result["errors"]] == [700, 2501]
-    records = await read_topic_records(ingest_server.bootstrap, ingest_server.events_topic, 2500)
-    assert [len(r.events) for r in records] == [1000, 1000, 500]
+    assert (result["accepted"], result["rejected"]) == (998, 2)
+    assert [e["index"] for e in result["errors"]] == [700, 999]
+    records = await read_topic_records(ingest_server.bootstrap, ingest_server.events_topic, 998)
+    assert [len(r.events) for r in records] == [400, 400, 198]
     assert all(r.headers == [("tally-format", EVENTS_BATCH_V1)] for r in records)
     assert {(r.key, r.partition) for r in records} == {(t.tenant_id.encode(), records[0].partition)}
     assert [r.offset for r in records] == [records[0].offset + i for i in range(3)]
@@ -209,10 +212,10 @@ async def test_events_land_on_the_partition_a_plain_keyed_send_would_choose(inge
         for _ in range(20):
             for tp, msgs in (await consumer.getmany(timeout_ms=300)).items():
                 got += [(tp.partition, m.offset) for m in msgs]
-            if len(got) >= 51:
+            if len(got) >= 2:
                 break
     finally:
         await consumer.stop()
-    assert len(got) == 51
+    assert len(got) == 2  # the request's 50 events in one batch record, then the plain send
     assert {partition for partition, _ in got} == {meta.partition}  # one partition per tenant, the keyed one
-    assert sorted(offset for _, offset in got) == list(range(51))  # in order, nothing lost or doubled
+    assert sorted(offset for _, offset in got) == [0, 1]
