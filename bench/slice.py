@@ -1,11 +1,16 @@
 """Throughput of the foundation slice, next to the raw consume baseline, in one run.
 
     python bench/slice.py --events 200000
+    python bench/slice.py --events 100000 --batched   # single-event and batch records, same events
 
-Pre-produces N realistic events to a fresh topic on the local broker ($TALLY_KAFKA_BOOTSTRAP),
-then measures (B1) a raw aiokafka getmany() drain of the topic without decoding, and (P) the real
-`tallystream-combined` process draining the same topic into chDB until every event is queryable
-through the views API. Prints events/s and the ratio P/B1.
+Pre-produces N realistic events to a fresh topic on the local broker ($TALLY_KAFKA_BOOTSTRAP; without
+it, a broker of its own), then measures (B1) a raw aiokafka getmany() drain of the topic without
+decoding, and (P) the real `tallystream-combined` process draining the same topic into chDB until
+every event is queryable through the views API. Prints events/s and the ratio P/B1.
+
+With `--batched`, the same events also go to a second topic as batch records formed the way ingest
+forms them (schemas.records: one tenant's requests of 100-500 events, zstd); B1 there counts events
+(records cut into their events, no validation), and each topic gets its own B1 and P in the same run.
 """
 
 from __future__ import annotations
@@ -26,7 +31,10 @@ import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from deploy.chaos_workload import TopicRecord, topic_records
 from deploy.topics import ensure_all_topics
+from schemas.records import format_of, split_events
+from schemas.tenancy import TenantRecord
 from tenancy.kafka_log import DirectoryWriter
 from tenancy.replication import for_local_cluster, replication_env
 
@@ -61,15 +69,20 @@ def _event(rng: random.Random, now: datetime, i: int) -> tuple[bytes, bytes]:
     return tenant.encode(), orjson.dumps(ev)
 
 
-async def produce(bootstrap: str, topic: str, n: int) -> None:
+def events(n: int) -> list[tuple[bytes, bytes]]:
     rng, now = random.Random(1), datetime.now(UTC)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=512 * 1024)
+    return [_event(rng, now, i) for i in range(n)]
+
+
+async def produce(bootstrap: str, topic: str, records: list[TopicRecord], compression: str | None = None) -> None:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=1024 * 1024, compression_type=compression
+    )
     await producer.start()
     try:
         futures = []
-        for i in range(n):
-            key, value = _event(rng, now, i)
-            futures.append(await producer.send(topic, value, key=key))
+        for key, value, headers in records:
+            futures.append(await producer.send(topic, value, key=key, headers=headers))
             if len(futures) >= 20000:
                 await asyncio.gather(*futures)
                 futures.clear()
@@ -79,6 +92,7 @@ async def produce(bootstrap: str, topic: str, n: int) -> None:
 
 
 async def raw_consume(bootstrap: str, topic: str, n: int) -> float:
+    """Events/s of a raw drain: records cut into their events (schemas.records), no decoding."""
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
@@ -91,7 +105,7 @@ async def raw_consume(bootstrap: str, topic: str, n: int) -> float:
     try:
         while seen < n:
             for msgs in (await consumer.getmany(timeout_ms=1000, max_records=10000)).values():
-                seen += len(msgs)
+                seen += sum(len(split_events(format_of(m.headers), m.value)) for m in msgs)
     finally:
         elapsed = time.perf_counter() - start
         await consumer.stop()
@@ -106,9 +120,13 @@ def _stored(response: httpx.Response) -> float:
 
 
 async def operator_key(bootstrap: str, directory_topic: str) -> str:
+    """An operator key, once the 50 tenants exist in the directory (the views answer 404 for unknown ones)."""
     writer = DirectoryWriter(bootstrap, directory_topic)
     await writer.start()
     try:
+        now = datetime.now(UTC)
+        for t in range(50):
+            await writer.put_tenant(TenantRecord(tenant_id=f"tenant-{t}", name=f"tenant-{t}", created_at=now))
         return (await writer.create_key(None, "admin", "bench"))[0]
     finally:
         await writer.stop()
@@ -128,6 +146,8 @@ async def pipeline(bootstrap: str, topic: str, n: int, tmp: Path) -> float:
         "TALLY_DATA_DIR": str(tmp / "faust"),
         "TALLY_VIEWS_PORT": str(port),
         "TALLY_DATABASE": "bench",
+        "TALLY_VIEWS_KEY_REQUESTS_PER_SECOND": "1000000",  # the views' rate limits lifted (bench/common.py)
+        "TALLY_VIEWS_TENANT_REQUESTS_PER_SECOND": "1000000",
     }
     exe = str(Path(sys.executable).with_name("tallystream-combined"))
     with open(tmp / "combined.log", "wb") as log:
@@ -148,7 +168,9 @@ async def pipeline(bootstrap: str, topic: str, n: int, tmp: Path) -> float:
                 # ... then the totals the views serve must account for every event
                 total = 0
                 for t in range(50):
-                    total += (await client.get(f"/api/dashboard/tenant-{t}/costs?days=2")).json()["total_requests"]
+                    answer = (await client.get(f"/api/dashboard/tenant-{t}/costs?days=2")).json()
+                    assert "total_requests" in answer, answer
+                    total += answer["total_requests"]
                 assert total == n, f"views count {total} of {n}"
                 return n / (time.perf_counter() - start)
         finally:
@@ -156,25 +178,44 @@ async def pipeline(bootstrap: str, topic: str, n: int, tmp: Path) -> float:
             proc.wait(timeout=30)
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=200_000)
-    args = parser.parse_args()
-    bootstrap = os.environ.get("TALLY_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
-    for name, value in replication_env(for_local_cluster(1)).items():  # `make run`'s single broker, unless set
-        os.environ.setdefault(name, value)
+async def measure(bootstrap: str, name: str, records: list[TopicRecord], n: int, compression: str | None) -> None:
     topic = f"bench-{uuid.uuid4().hex[:8]}"
     await ensure_all_topics(bootstrap, topic, f"{topic}.dlq", f"{topic}.tenants", partitions=6)
     t0 = time.perf_counter()
-    await produce(bootstrap, topic, args.events)
-    print(f"produced {args.events} events in {time.perf_counter() - t0:.1f}s", flush=True)
-    b1 = await raw_consume(bootstrap, topic, args.events)
-    print(f"B1 raw consume (aiokafka getmany, no decoding): {b1:,.0f} msgs/s", flush=True)
+    await produce(bootstrap, topic, records, compression)
+    print(f"[{name}] produced {n} events in {len(records)} records in {time.perf_counter() - t0:.1f}s", flush=True)
+    b1 = await raw_consume(bootstrap, topic, n)
+    print(f"[{name}] B1 raw consume (records cut into events, no decoding): {b1:,.0f} ev/s", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        p = await pipeline(bootstrap, topic, args.events, Path(tmp))
-    print(f"P  pipeline (worker to queryable in chDB):      {p:,.0f} ev/s")
-    print(f"P/B1 = {p / b1:.3f}   (cpus: {os.cpu_count()})")
+        p = await pipeline(bootstrap, topic, n, Path(tmp))
+    print(f"[{name}] P  pipeline (worker to queryable in chDB):           {p:,.0f} ev/s", flush=True)
+    print(f"[{name}] P/B1 = {p / b1:.3f}   (cpus: {os.cpu_count()})", flush=True)
+
+
+async def run(bootstrap: str, n: int, batched: bool) -> None:
+    for name, value in replication_env(for_local_cluster(1)).items():  # `make run`'s single broker, unless set
+        os.environ.setdefault(name, value)
+    produced = events(n)
+    await measure(bootstrap, "single-event records", [(k, v, []) for k, v in produced], n, None)
+    if batched:  # the same events, as ingest publishes them
+        records = topic_records(produced, seed=1, single_share=0.0, batch_events=(100, 500))
+        await measure(bootstrap, "batch records", records, n, "zstd")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--batched", action="store_true", help="also a topic of batch records formed like ingest's")
+    args = parser.parse_args()
+    bootstrap = os.environ.get("TALLY_KAFKA_BOOTSTRAP")
+    if bootstrap:
+        asyncio.run(run(bootstrap, args.events, args.batched))
+        return
+    from common import broker
+
+    with tempfile.TemporaryDirectory(prefix="tally-slice-") as tmp, broker(Path(tmp) / "var") as (started, _):
+        asyncio.run(run(started, args.events, args.batched))
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

@@ -138,7 +138,8 @@ SELECT tenant_id, '{granularity}', toDateTime({start}, 'UTC') AS w, type,
     multiIf(type = 'llm_call', feature, type = 'product_event', product_name, '') AS d3,
     domain, 0, 0, count(), countIf(status = 'error'), sum(input_tokens), sum(output_tokens), sum(cost_usd),
     sum(latency_ms), [{buckets}], countIf(type = 'search' AND results_count = 0),
-    groupUniqArrayIf(halfMD5(session_id), session_id != ''), groupUniqArrayIf(halfMD5(end_user_id), end_user_id != ''), 1
+    groupUniqArrayIf(halfMD5(session_id), session_id != ''),
+    groupUniqArrayIf(halfMD5(end_user_id), end_user_id != ''), 1
 FROM {DB}.events
 GROUP BY tenant_id, w, type, d1, d2, d3, domain
 """

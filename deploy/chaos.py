@@ -2,7 +2,9 @@
 
 Starts its own broker (deploy/kafka/kafka.sh, free ports, temporary data), a `tallystream-store`
 (the embedded engine, so several processes share it) and `--workers` worker processes in one
-consumer group. While the workload is produced it SIGKILLs a random worker `--kills` times (and
+consumer group. The workload goes to the topic as ingest and direct producers write it at once:
+batch records of 100-500 events and, for `--single-share` of the events, single-event records.
+While the workload is produced it SIGKILLs a random worker `--kills` times (and
 restarts it), restarts the broker once, and kills the store for `--store-outage` seconds (every
 write fails meanwhile). Then it waits for the pipeline to drain and compares the raw table and
 the minute/hour/day rollups, per tenant, with totals computed from the workload itself. Prints a
@@ -31,7 +33,7 @@ from aiokafka import AIOKafkaProducer
 
 from deploy import chaos_ingest
 from deploy.chaos_cluster import Cluster, environment, replication_report
-from deploy.chaos_workload import Expected, Workload, generate
+from deploy.chaos_workload import Expected, Workload, generate, topic_records
 from deploy.topics import ensure_all_topics
 from storage.remote import RemoteWarehouse
 from storage.store_token import default_token_file
@@ -53,18 +55,24 @@ async def _wait_http(url: str, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-async def _produce(bootstrap: str, topic: str, workload: Workload, seconds: float, cluster: Cluster) -> None:
-    """Send every record, spread over about `seconds`, retrying through broker restarts."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=10)
+async def _produce(
+    bootstrap: str, topic: str, workload: Workload, seconds: float, cluster: Cluster, single_share: float
+) -> None:
+    """Send every event, `single_share` of them as single-event records and the rest in batch records
+    formed like ingest forms them, spread over about `seconds`, retrying through broker restarts."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=10, compression_type="zstd"
+    )
+    records = topic_records(workload.records, single_share=single_share)  # batch records and single events
     await producer.start()
     try:
-        chunk = 2000
-        pause = seconds / max(1, len(workload.records) / chunk)
-        for start in range(0, len(workload.records), chunk):
-            part = workload.records[start : start + chunk]
+        chunk = 2000 if single_share >= 1 else 200
+        pause = seconds / max(1, len(records) / chunk)
+        for start in range(0, len(records), chunk):
+            part = records[start : start + chunk]
             while True:
                 try:
-                    futures = [await producer.send(topic, value, key=key) for key, value in part]
+                    futures = [await producer.send(topic, value, key=key, headers=h) for key, value, h in part]
                     await asyncio.gather(*futures)
                     break
                 except Exception as exc:  # broker restarting: send the chunk again (ids dedup)
@@ -227,7 +235,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         send = (
             chaos_ingest.send(env["TALLY_INGEST_URL"], keys, workload, args.seconds, stats, lambda: cluster.killed_at)
             if args.ingest
-            else _produce(bootstrap, env["TALLY_EVENTS_TOPIC"], workload, args.seconds, cluster)
+            else _produce(bootstrap, env["TALLY_EVENTS_TOPIC"], workload, args.seconds, cluster, args.single_share)
         )
         await asyncio.gather(
             send,
@@ -297,6 +305,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=600.0, help="give up waiting for exact totals after this")
     p.add_argument("--range-span", type=int, default=5000)
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument(
+        "--single-share",
+        type=float,
+        default=0.25,
+        help="share of events produced as single-event records; the rest go in batch records of 100-500 (1: none)",
+    )
     return p
 
 

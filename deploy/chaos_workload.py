@@ -21,6 +21,8 @@ from typing import Any
 import orjson
 from genai_prices import Usage, calc_price
 
+from schemas.records import batch_headers, encode_batches, format_of, split_events
+
 MODELS = (
     ("openai", "gpt-4o-mini"),
     ("openai", "gpt-4o"),
@@ -148,3 +150,46 @@ def generate(
             expected.rollup_input_tokens[tenant] += event.get("input_tokens", 0)
     records.extend(record for _, record in resend)
     return Workload(records, expected, duplicates, late)
+
+
+TopicRecord = tuple[bytes, bytes, list[tuple[str, bytes]]]
+"""(key, value, headers) of one record of the events topic."""
+
+
+def topic_records(
+    records: list[tuple[bytes, bytes]],
+    seed: int = 7,
+    single_share: float = 0.25,
+    batch_events: tuple[int, int] = (100, 500),
+) -> list[TopicRecord]:
+    """The workload's events as the topic would hold them from ingest and from direct producers at once.
+
+    About `single_share` of the events go out as single-event records (no header); the rest are
+    gathered per tenant, in order, into batch records formed the way ingest forms them (schemas.records,
+    each of a size drawn in `batch_events`, as one request of that many events would be). A tenant's
+    open batch goes out when full, and all at the end: every event is in exactly one record.
+    """
+    rng = random.Random(seed)
+    out: list[TopicRecord] = []
+    open_batches: dict[bytes, tuple[int, list[bytes]]] = {}
+    for key, value in records:
+        if rng.random() < single_share:
+            out.append((key, value, []))
+            continue
+        size, events = open_batches.setdefault(key, (rng.randint(*batch_events), []))
+        events.append(value)
+        if len(events) >= size:
+            out += _batch_records(key, events)
+            del open_batches[key]
+    for key, (_, events) in open_batches.items():
+        out += _batch_records(key, events)
+    return out
+
+
+def _batch_records(key: bytes, events: list[bytes]) -> list[TopicRecord]:
+    return [(key, value, batch_headers()) for value in encode_batches(events, len(events), 512 * 1024)]
+
+
+def events_of(records: list[TopicRecord]) -> list[tuple[bytes, bytes]]:
+    """Every event of the topic records, as (key, value), in record and index order."""
+    return [(key, event) for key, value, headers in records for event in split_events(format_of(headers), value)]

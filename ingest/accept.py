@@ -20,9 +20,10 @@ from ingest.errors import ApiError
 from ingest.metering import SplitBatch, over_rate, tenant_rate
 from ingest.metrics import IngestMetrics
 from ingest.parsing import Rejected, TimeBounds, all_within, validate_events
-from ingest.publisher import PublishError
+from ingest.publisher import OutRecord, PublishError
 from ingest.settings import IngestSettings
 from schemas.events import AnyEvent, event_to_json
+from schemas.records import batch_headers, encode_batches
 from tenancy.directory import Principal
 
 
@@ -122,7 +123,7 @@ async def _publish(
         if wait is not None:
             metrics.rejected.labels("rate_limited").inc(total)
             raise over_rate(tenant_id, rate, wait)
-        records = [(ev.tenant_id.encode(), event_to_json(ev)) for ev in accepted]
+        records = batch_records(tenant_id, accepted, state.settings)
         try:
             await state.publisher.publish(records)
         except PublishError as exc:
@@ -142,6 +143,13 @@ async def _publish(
         rejected=len(rejected),
         errors=[EventResult(index=r.index, event_id=r.event_id, error=r.error) for r in rejected],
     )
+
+
+def batch_records(tenant_id: str, events: list[AnyEvent], settings: IngestSettings) -> list[OutRecord]:
+    """The events as batch records keyed by the tenant (schemas.records), split at the record bounds."""
+    key, headers = tenant_id.encode(), batch_headers()
+    values = encode_batches([event_to_json(ev) for ev in events], settings.record_max_events, settings.record_max_bytes)
+    return [OutRecord(key, value, headers) for value in values]
 
 
 def render(result: IngestResponse) -> Response:

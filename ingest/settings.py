@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from schemas import topics
+from schemas import records, topics
 from tenancy.replication import KafkaReplicationSettings
 
 
@@ -37,3 +37,7 @@ class IngestSettings(KafkaReplicationSettings):
     """Admin writes (tenant puts, key creations and revocations) per second per admin key and instance."""
     admin_write_burst: int = Field(default=20, ge=1, le=100_000)
     """How many admin writes a key may make at once."""
+    record_max_events: int = Field(default=records.DEFAULT_RECORD_EVENTS, ge=1, le=records.MAX_EVENTS_PER_RECORD)
+    """Most events published in one Kafka record; a larger request becomes several records."""
+    record_max_bytes: int = Field(default=records.DEFAULT_RECORD_BYTES, ge=1024, le=768 * 1024)
+    """Most bytes of events in one Kafka record (before compression); a larger request becomes several records."""

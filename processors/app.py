@@ -14,11 +14,12 @@ import faust
 from faust.types import TP
 
 from processors.alerts.service import CHECK_SECONDS, AlertService
-from processors.pipeline import BatchHandler
+from processors.pipeline import BatchHandler, whole_record_batches
 from processors.rows import DeadLetter, Record
 from processors.settings import WorkerSettings
 from processors.sink import EventSink
 from schemas.ddl import EVENTS_TABLE
+from schemas.records import FORMAT_HEADER, format_of
 from schemas.rollups import ROLLUPS_TABLE
 from schemas.tenancy import PriceOverride
 from storage import Warehouse
@@ -35,7 +36,18 @@ def _zone(name: str) -> ZoneInfo:
 def _record(message: Any) -> Record:
     """The worker's view of a Faust message (its timestamp is the producer's CreateTime, in seconds)."""
     ts = datetime.fromtimestamp(message.timestamp, UTC) if message.timestamp else None
-    return Record(message.key, message.value, message.partition, message.offset, ts)
+    return Record(message.key, message.value, message.partition, message.offset, ts, format_of(message.headers))
+
+
+def dead_letter_headers(dead: DeadLetter) -> dict[str, bytes]:
+    """Headers of a dead letter: the reason; the event's index in its batch record; the format of a
+    whole batch record refused for its framing (so it can be republished as it was)."""
+    headers = {"tally-error": dead.reason.encode()}
+    if dead.index is not None:
+        headers["tally-event-index"] = str(dead.index).encode()
+    if dead.format is not None:
+        headers[FORMAT_HEADER] = dead.format
+    return headers
 
 
 def create_app(
@@ -85,7 +97,7 @@ def create_app(
         return tenant.price_overrides.get(f"{provider}/{model}") if tenant is not None else None
 
     async def send_dead(dead: DeadLetter) -> None:
-        delivered = await dlq_topic.send(key=dead.key, value=dead.value, headers={"tally-error": dead.reason.encode()})
+        delivered = await dlq_topic.send(key=dead.key, value=dead.value, headers=dead_letter_headers(dead))
         await delivered
 
     def zone(tenant_id: str) -> ZoneInfo:
@@ -109,7 +121,7 @@ def create_app(
     async def price_and_store(stream: Any) -> None:
         # Records are acked only once their offset range is complete and stored (processors.ranges).
         pending: dict[int, list[Any]] = defaultdict(list)
-        async for taken in stream.noack_take(settings.batch_max, within=settings.batch_seconds):
+        async for taken in stream.noack_take(settings.batch_max_records, within=settings.batch_seconds):
             # records fetched before a rebalance belong to the old assignment: they come back
             generation = app.consumer_generation_id
             events = [ev for ev in taken if ev.message.generation_id == generation]
@@ -123,18 +135,21 @@ def create_app(
             if not events:
                 continue
             records = [_record(ev.message) for ev in events]
-            handled = await handler.handle(records, clock())
-            if alerts is not None:
-                alerts.changed()
-            for partition in handled.update.restarted:
-                pending[partition].clear()  # read again from an earlier offset: those will come back
-            for ev in events:
-                pending[ev.message.partition].append(ev)
-            for partition, below in handled.update.ack_below.items():
-                done = [ev for ev in pending[partition] if ev.message.offset < below]
-                pending[partition] = [ev for ev in pending[partition] if ev.message.offset >= below]
-                for ev in done:
-                    await stream.ack(ev)
+            start = 0
+            for part in whole_record_batches(records, settings.batch_max):  # bounded batches of whole records
+                part_events, start = events[start : start + len(part)], start + len(part)
+                handled = await handler.handle(part, clock())
+                if alerts is not None:
+                    alerts.changed()
+                for partition in handled.update.restarted:
+                    pending[partition].clear()  # read again from an earlier offset: those will come back
+                for ev in part_events:
+                    pending[ev.message.partition].append(ev)
+                for partition, below in handled.update.ack_below.items():
+                    done = [ev for ev in pending[partition] if ev.message.offset < below]
+                    pending[partition] = [ev for ev in pending[partition] if ev.message.offset >= below]
+                    for ev in done:
+                        await stream.ack(ev)
 
     if alerts is not None:
 

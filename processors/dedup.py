@@ -1,13 +1,20 @@
 """Which events of a batch are new, replayed, or duplicates (see docs/decisions/0003-idempotency.md).
 
-`event_ids` remembers every stored (tenant_id, event_id) with the (partition, offset) it was
-stored from, for the dedup window. Before a batch is inserted, the worker asks in one query which
-of its ids are already there:
+`event_ids` remembers every stored (tenant_id, event_id) with the place it was stored from —
+(partition, offset, index): the record, and the event's index in it (0 for a single-event record;
+schemas.records) — for the dedup window. Before a batch is inserted, the worker asks in one query
+which of its ids are already there:
 
 - not stored: **new** — inserted, and counted in the rollups;
-- stored from this very (partition, offset): **replayed** (the batch is read again after a crash
-  or a rebalance) — not inserted again, but counted in the rollups of the range being rebuilt;
-- stored from another record: a **duplicate** (a client re-send) — neither inserted nor counted.
+- stored from this very (partition, offset, index): **replayed** (the record is read again after
+  a crash or a rebalance) — not inserted again, but counted in the rollups of the range being rebuilt;
+- stored from any other place — another record, or another index of the same batch record (a
+  client that put one event twice in a request): a **duplicate** — neither inserted nor counted.
+
+Why this is exact: a place holds the same bytes in every pass (Kafka records are immutable and the
+framing cuts a value the same way every time), so each pass classifies each place the same way,
+and an id is counted from exactly one place: the first one stored. Rows stored before source_index
+existed read as index 0, which is where a single-event record's event is.
 """
 
 from __future__ import annotations
@@ -19,15 +26,17 @@ from processors.rows import Row
 from schemas.ddl import EVENT_IDS_TABLE, check_identifier
 from storage import Warehouse
 
-Sources = dict[tuple[str, str], set[tuple[int, int]]]
-"""(tenant_id, event_id) -> the (partition, offset) pairs it was stored from."""
+Place = tuple[int, int, int]
+"""(partition, offset, index): where an event sits in the stream."""
+Sources = dict[tuple[str, str], set[Place]]
+"""(tenant_id, event_id) -> the places it was stored from."""
 
 
 def stored_ids_sql(database: str) -> str:
     """SQL returning, for the ids among `{tenants}` x `{ids}` that are stored, where they came from."""
     db = check_identifier(database)
     return (
-        f"SELECT DISTINCT tenant_id, toString(event_id) AS id, source_partition, source_offset "
+        f"SELECT DISTINCT tenant_id, toString(event_id) AS id, source_partition, source_offset, source_index "
         f"FROM {db}.{EVENT_IDS_TABLE} "
         "WHERE tenant_id IN {tenants:Array(String)} AND event_id IN {ids:Array(UUID)}"
     )
@@ -42,6 +51,11 @@ class Classified:
     duplicates: int = 0
 
 
+def place_of(row: Row) -> Place:
+    """Where the event of `row` was read: (partition, offset, index in the record)."""
+    return row["source_partition"], row["source_offset"], row["source_index"]
+
+
 def classify(rows: Sequence[Row], stored: Sources) -> Classified:
     """Split rows into new, replayed (counted, not inserted) and duplicates (dropped)."""
     out = Classified()
@@ -50,7 +64,7 @@ def classify(rows: Sequence[Row], stored: Sources) -> Classified:
         if not sources:
             out.new.append(row)
             out.counted.append(row)
-        elif (row["source_partition"], row["source_offset"]) in sources:
+        elif place_of(row) in sources:
             out.counted.append(row)
         else:
             out.duplicates += 1
@@ -67,6 +81,6 @@ async def stored_sources(warehouse: Warehouse, database: str, rows: Sequence[Row
     sources: Sources = {}
     for r in found:
         sources.setdefault((str(r["tenant_id"]), str(r["id"])), set()).add(
-            (int(r["source_partition"]), int(r["source_offset"]))
+            (int(r["source_partition"]), int(r["source_offset"]), int(r["source_index"]))
         )
     return sources

@@ -1,6 +1,8 @@
 """What the worker does with one batch of records, in order; the Faust agent only feeds and acks it.
 
-1. decode, validate, bound-check and price (`processors.rows.build_batch`, pure);
+1. cut each record into its events (schemas.records: a batch record or a single event), decode,
+   validate, bound-check and price (`processors.rows.build_batch`, pure); a record with broken
+   framing is dead-lettered whole, an invalid event of a batch record alone (with its index);
 2. classify against what is stored (`processors.dedup`): new, replayed, duplicate;
 3. insert the new rows in one statement, retrying until the warehouse takes them (`processors.sink`);
 4. add the counted rows to the windows of their offset range and upsert the touched rollup rows
@@ -8,7 +10,9 @@
 5. send dead letters, each awaited until the broker acknowledged it.
 
 `handle` returns up to which offset each partition may be acked: only complete ranges, so a
-restart always re-reads a range from its start (see processors.ranges for the argument).
+restart always re-reads a range from its start, whole records (see processors.ranges for the
+argument). An event's place is (partition, offset, index): dedup (processors.dedup) recognises a
+replay by it; a rollup row's version is the offset of its last record (a record is never cut).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from processors.ranges import RangeBook, RangeUpdate
 from processors.rows import Batch, DeadLetter, OverrideLookup, Record, Row, build_batch
 from processors.sink import EventSink
 from processors.windows import keys_of, rollup_row
+from schemas.records import count_events
 from storage import Warehouse
 
 log = logging.getLogger(__name__)
@@ -42,6 +47,22 @@ class Handled:
     batch: Batch
     update: RangeUpdate
     late: int
+
+
+def whole_record_batches(records: Sequence[Record], max_events: int) -> list[Sequence[Record]]:
+    """`records` cut, in order, into batches of at most `max_events` events each, never cutting a
+    record (one holding more goes alone): the rollup versions rest on whole records (processors.ranges)."""
+    batches: list[Sequence[Record]] = []
+    start, size = 0, 0
+    for i, record in enumerate(records):
+        n = count_events(record.format, record.value)
+        if i > start and size + n > max_events:
+            batches.append(records[start:i])
+            start, size = i, 0
+        size += n
+    if start < len(records):
+        batches.append(records[start:])
+    return batches
 
 
 class BatchHandler:
@@ -94,26 +115,23 @@ class BatchHandler:
         return Handled(batch, update, late)
 
     def _aggregate(self, records: Sequence[Record], batch: Batch, counted: list[Row]) -> tuple[RangeUpdate, int]:
-        """Walk the records in offset order: every record advances its partition's range, counted
-        rows add to their windows (too-late ones only to the 'late' counter of their arrival)."""
+        """Walk the records in offset order: every record advances its partition's range, its
+        counted events add to their windows in index order (too-late ones only to the 'late'
+        counter of their arrival). `records` are whole records: none is cut between two batches."""
         counted_ids = {id(row) for row in counted}
-        by_position = {
-            (row["source_partition"], row["source_offset"]): (row, ts, arrival)
-            for row, ts, arrival in zip(batch.rows, batch.times, batch.arrivals, strict=True)
-            if id(row) in counted_ids
-        }
+        by_record: dict[tuple[int, int], list[tuple[Row, datetime, datetime | None]]] = {}
+        for row, ts, arrival in zip(batch.rows, batch.times, batch.arrivals, strict=True):
+            if id(row) in counted_ids:  # rows of a record come in index order (build_batch)
+                by_record.setdefault((row["source_partition"], row["source_offset"]), []).append((row, ts, arrival))
         update, late = RangeUpdate(), 0
         for record in sorted(records, key=lambda r: (r.partition, r.offset)):
             current = self.ranges.advance(record.partition, record.offset, update)
-            found = by_position.get((record.partition, record.offset))
-            if found is None:
-                continue
-            row, ts, arrival = found
-            zone = self._zones(row["tenant_id"])
-            if arrival is not None and arrival - ts > self._lateness:
-                late += 1
-                keys = keys_of(row, arrival, zone, kind="late")
-            else:
-                keys = keys_of(row, ts, zone)
-            self.ranges.add(current, record.partition, record.offset, keys, row, update)
+            for row, ts, arrival in by_record.get((record.partition, record.offset), ()):
+                zone = self._zones(row["tenant_id"])
+                if arrival is not None and arrival - ts > self._lateness:
+                    late += 1
+                    keys = keys_of(row, arrival, zone, kind="late")
+                else:
+                    keys = keys_of(row, ts, zone)
+                self.ranges.add(current, record.partition, record.offset, keys, row, update)
         return update, late

@@ -1,15 +1,30 @@
 """Offset ranges: how windowed aggregates survive crashes, replays and rebalances exactly (pure).
 
-Each Kafka partition is cut into fixed offset ranges, `range_id = offset // span`. For the open
-range of each partition the worker keeps the aggregates of the events read so far and, after each
-batch, upserts every key the batch touched as one row per (key, partition, range_id) with
-`version` = the offset of the key's last event so far (ReplacingMergeTree keeps the highest version). Records are acked
-only once their range is complete (a record of a later range was read), so the committed offset is
-always a range boundary, and a restarted or newly assigned worker re-reads a range from its start:
-it recomputes the same aggregate from the same records and writes it with a version at least as
-high. Which events count is the same in every pass: events first stored from this very
-(partition, offset) count, later copies of an id do not (processors.pipeline), and lateness is
-measured on the record's Kafka timestamp, not on the worker's clock.
+An event's place in the stream is (partition, offset, index): a record may carry many events
+(schemas.records), the index is the event's position in its record (0 for a single-event record).
+Each Kafka partition is cut into fixed offset ranges of *records*, `range_id = offset // span`: all
+events of a record belong to its record's range. For the open range of each partition the worker
+keeps the aggregates of the events read so far and, after each batch, upserts every key the batch
+touched as one row per (key, partition, range_id) with `version` = the offset of the record of the
+key's last event so far (ReplacingMergeTree keeps the highest version).
+
+Why this is exact:
+- A record is the unit of reading: a batch always holds whole records (the agent never cuts one),
+  and every event of a record is added before the batch's rows are written. So a row of version v
+  holds exactly the key's counted events of its range in records at offsets <= v — all of record
+  v's, in index order — and two rows of the same version hold the same events. The index orders
+  events inside a record but needs no place in the version (no `offset * 2**16 + index`): versions
+  stay the record offsets they always were, so rows written before batch records existed compare
+  correctly with new ones, and the UInt64 version has no bound below the offsets'.
+- Records are acked only once their range is complete (a record of a later range was read), so
+  the committed offset is always a range boundary, and a restarted or newly assigned worker
+  re-reads a range from its start — every event of each record again: it recomputes the same
+  aggregate from the same events and writes it with a version at least as high.
+- Which events count is the same in every pass: an event counts when its id was first stored from
+  this very (partition, offset, index); other copies of the id do not (processors.dedup); the
+  framing cuts a record's value the same way every time; lateness is measured on the record's
+  Kafka timestamp, not on the worker's clock.
+So the highest version of a row is always the most complete, and no event is counted twice.
 """
 
 from __future__ import annotations
@@ -35,9 +50,9 @@ class RangeUpdate:
     touched: dict[tuple[int, int, Key], tuple[Agg, int]] = field(default_factory=dict)
     """(partition, range_id, key) -> (the key's aggregate over the range up to `version`, version).
 
-    The version is the offset of the key's last event so far: a row of version v holds exactly the
-    key's events of the range with offsets <= v, whichever worker wrote it, so the highest version
-    is always the most complete and never counts an event twice."""
+    The version is the offset of the record of the key's last event so far: a row of version v
+    holds exactly the key's events of the range in records at offsets <= v, whichever worker wrote
+    it, so the highest version is always the most complete and never counts an event twice."""
     ack_below: dict[int, int] = field(default_factory=dict)
     """partition -> every record with a smaller offset may be acked (its range is complete)."""
     restarted: set[int] = field(default_factory=set)
@@ -103,7 +118,8 @@ class RangeBook:
         row: Mapping[str, Any],
         update: RangeUpdate,
     ) -> None:
-        """Count one stored event (`row`, at `offset`, already `advance`d to) under `keys` in `current`."""
+        """Count one stored event (`row`, of the record at `offset`, already `advance`d to) under
+        `keys` in `current`. A record's events are all added, in index order, before its batch is written."""
         for key in keys:
             agg = current.aggs.get(key)
             if agg is None:

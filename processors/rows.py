@@ -20,6 +20,7 @@ from schemas.events import (
     describe_validation_error,
     parse_event,
 )
+from schemas.records import FramingError, split_events
 from schemas.tenancy import PriceOverride
 
 Row = dict[str, Any]
@@ -44,7 +45,12 @@ class DeadLetter:
 
     key: bytes | None
     value: bytes
+    """The refused event's own bytes (a single-event record), or the whole record when its framing is broken."""
     reason: str
+    index: int | None = None
+    """The event's index in its batch record, when it came from one."""
+    format: bytes | None = None
+    """The record's `tally-format`, when the whole batch record is refused (republishable as it was)."""
 
 
 @dataclass(slots=True)
@@ -112,6 +118,8 @@ class Record(NamedTuple):
     partition: int = 0
     offset: int = 0
     timestamp: datetime | None = None
+    format: bytes | None = None
+    """Its `tally-format` header (schemas.records): None for a single-event record."""
 
 
 def build_batch(
@@ -123,49 +131,75 @@ def build_batch(
 ) -> Batch:
     """Decode, validate and price a batch of records (or bare (key, value) pairs).
 
-    Records that are not JSON, not a valid event, whose key is not the event's tenant, older than
-    the raw `retention` (the table would drop them on insert) or more than a day ahead become dead
-    letters with the reason; a (tenant_id, event_id) seen earlier in the batch is dropped; the
-    rest become rows.
+    Each record is cut into its events (schemas.records: one for a single-event record); a record
+    whose framing is broken becomes one dead letter, whole, with the reason. Events that are not
+    JSON, not a valid event, whose key is not the event's tenant, older than the raw `retention`
+    (the table would drop them on insert) or more than a day ahead become dead letters with the
+    reason (and their index in a batch record); a (tenant_id, event_id) seen earlier in the batch
+    is dropped; the rest become rows, each with its place (source_partition, source_offset,
+    source_index).
     """
-    oldest = ingested_at - retention if retention is not None else None
-    too_old = f"timestamp older than the raw retention of {retention.days} days: not stored" if retention else ""
-    newest = ingested_at + MAX_AHEAD
+    checks = _Checks(ingested_at, retention)
     batch = Batch()
     stamp = ch_datetime64(ingested_at)
     seen: set[tuple[str, str]] = set()
     for item in records:
         record = item if isinstance(item, Record) else Record(*item)
-        key, value = record.key, record.value
+        try:
+            values = split_events(record.format, record.value)
+        except FramingError as exc:
+            batch.dead.append(DeadLetter(record.key, record.value, f"bad batch record: {exc}", format=record.format))
+            continue
+        batched = record.format is not None
+        for index, value in enumerate(values):
+            event = checks.event(record, value, batch.dead, index if batched else None)
+            if event is None:
+                continue
+            identity = (event.tenant_id, str(event.event_id))
+            if identity in seen:
+                batch.duplicates += 1
+                continue
+            seen.add(identity)
+            row = event_row(event, book, stamp, overrides)
+            row["source_partition"], row["source_offset"], row["source_index"] = record.partition, record.offset, index
+            if row["price_status"] == "unknown_model":
+                batch.unknown_model += 1
+            batch.rows.append(row)
+            batch.times.append(event.timestamp)
+            batch.arrivals.append(record.timestamp)
+    return batch
+
+
+class _Checks:
+    """Decoding and bound checks of one event (pure); a refused event is appended to `dead`."""
+
+    def __init__(self, ingested_at: datetime, retention: timedelta | None) -> None:
+        self.ingested_at = ingested_at
+        self.oldest = ingested_at - retention if retention is not None else None
+        self.too_old = (
+            f"timestamp older than the raw retention of {retention.days} days: not stored" if retention else ""
+        )
+        self.newest = ingested_at + MAX_AHEAD
+
+    def event(self, record: Record, value: bytes, dead: list[DeadLetter], index: int | None) -> AnyEvent | None:
+        key = record.key
         try:
             event = parse_event(orjson.loads(value))
         except orjson.JSONDecodeError as exc:
-            batch.dead.append(DeadLetter(key, value, f"not JSON: {exc}"))
-            continue
+            dead.append(DeadLetter(key, value, f"not JSON: {exc}", index))
+            return None
         except ValidationError as exc:
-            batch.dead.append(DeadLetter(key, value, f"invalid event: {describe_validation_error(exc)}"))
-            continue
+            dead.append(DeadLetter(key, value, f"invalid event: {describe_validation_error(exc)}", index))
+            return None
         if key is not None and key.decode(errors="replace") != event.tenant_id:
-            batch.dead.append(DeadLetter(key, value, "record key is not the event's tenant_id"))
-            continue
+            dead.append(DeadLetter(key, value, "record key is not the event's tenant_id", index))
+            return None
         # bounds against when ingest accepted the record (its Kafka timestamp), so a replay decides the same
-        shift = (record.timestamp - ingested_at) if record.timestamp is not None else timedelta(0)
-        if oldest is not None and event.timestamp < oldest + shift:
-            batch.dead.append(DeadLetter(key, value, too_old))
-            continue
-        if event.timestamp > newest + shift:
-            batch.dead.append(DeadLetter(key, value, "timestamp more than a day in the future: not stored"))
-            continue
-        identity = (event.tenant_id, str(event.event_id))
-        if identity in seen:
-            batch.duplicates += 1
-            continue
-        seen.add(identity)
-        row = event_row(event, book, stamp, overrides)
-        row["source_partition"], row["source_offset"] = record.partition, record.offset
-        if row["price_status"] == "unknown_model":
-            batch.unknown_model += 1
-        batch.rows.append(row)
-        batch.times.append(event.timestamp)
-        batch.arrivals.append(record.timestamp)
-    return batch
+        shift = (record.timestamp - self.ingested_at) if record.timestamp is not None else timedelta(0)
+        if self.oldest is not None and event.timestamp < self.oldest + shift:
+            dead.append(DeadLetter(key, value, self.too_old, index))
+            return None
+        if event.timestamp > self.newest + shift:
+            dead.append(DeadLetter(key, value, "timestamp more than a day in the future: not stored", index))
+            return None
+        return event

@@ -29,7 +29,11 @@ class WorkerSettings(KafkaReplicationSettings):
     topic_partitions: int = Field(default=topics.DEFAULT_PARTITIONS, ge=1)
     """Partitions of the event topics."""
     batch_max: int = Field(default=5000, ge=1)
-    """Largest batch written to the warehouse in one insert."""
+    """Most events handled and written to the warehouse in one insert (whole records: a batch record
+    holding more goes alone)."""
+    batch_max_records: int = Field(default=500, ge=1)
+    """Most records taken from the topic at once (a batch record holds up to 1,000 events from ingest);
+    what is taken is handled in batches of at most `batch_max` events."""
     batch_seconds: float = Field(default=0.5, gt=0)
     """Longest time a record waits in a batch before it is written."""
     allowed_lateness_seconds: float = Field(default=7200, ge=0)

@@ -71,9 +71,10 @@ EVENTS_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("properties", "Map(String, String)"),
     ("schema_version", "UInt16"),
     ("ingested_at", "DateTime64(3, 'UTC')"),
-    # where the worker read it: a replay recognises its own rows by (partition, offset)
+    # where the worker read it: a replay recognises its own rows by (partition, offset, index in the record)
     ("source_partition", "UInt32"),
     ("source_offset", "UInt64"),
+    ("source_index", "UInt32"),
 )
 
 EVENTS_COLUMN_NAMES: Final = tuple(name for name, _ in EVENTS_COLUMNS)
@@ -95,6 +96,19 @@ def check_identifier(name: str) -> str:
 
 
 EVENT_IDS_TABLE: Final = "event_ids"
+EVENT_IDS_COLUMN_NAMES: Final = (
+    "tenant_id",
+    "event_id",
+    "ingested_at",
+    "source_partition",
+    "source_offset",
+    "source_index",
+)
+"""Columns of `event_ids`, in table order: what its materialized view copies from `events`."""
+EVENT_IDS_VIEW: Final = f"{EVENT_IDS_TABLE}_mv3"
+"""The materialized view filling `event_ids` (v3: with source_index)."""
+OLD_EVENT_IDS_VIEWS: Final = (f"{EVENT_IDS_TABLE}_mv", f"{EVENT_IDS_TABLE}_mv2")
+"""Earlier versions of that view, dropped on upgrade (v1 without the source columns, v2 without source_index)."""
 
 
 def render_ddl(database: str, raw_retention_days: int = 30, dedup_window_days: int = 7) -> list[str]:
@@ -112,6 +126,8 @@ def render_ddl(database: str, raw_retention_days: int = 30, dedup_window_days: i
     if raw_retention_days < 1 or dedup_window_days < 1:
         raise ValueError("raw_retention_days and dedup_window_days must be at least 1")
     columns = ",\n    ".join(f"{name} {ch_type}" for name, ch_type in EVENTS_COLUMNS)
+    types = dict(EVENTS_COLUMNS)
+    ids_columns = ",\n    ".join(f"{name} {types[name]}" for name in EVENT_IDS_COLUMN_NAMES)
     return [
         f"CREATE DATABASE IF NOT EXISTS {db}",
         (
@@ -126,18 +142,18 @@ def render_ddl(database: str, raw_retention_days: int = 30, dedup_window_days: i
             for name, ch_type in EVENTS_COLUMNS
         ),
         (
-            f"CREATE TABLE IF NOT EXISTS {db}.{EVENT_IDS_TABLE} (\n"
-            "    tenant_id LowCardinality(String),\n    event_id UUID,\n    ingested_at DateTime64(3, 'UTC'),\n"
-            "    source_partition UInt32,\n    source_offset UInt64\n)\n"
+            f"CREATE TABLE IF NOT EXISTS {db}.{EVENT_IDS_TABLE} (\n    {ids_columns}\n)\n"
             "ENGINE = ReplacingMergeTree(ingested_at)\n"
             "ORDER BY (tenant_id, event_id)\n"
             f"TTL toDateTime(ingested_at) + INTERVAL {int(dedup_window_days)} DAY"
         ),
-        f"ALTER TABLE {db}.{EVENT_IDS_TABLE} ADD COLUMN IF NOT EXISTS source_partition UInt32",
-        f"ALTER TABLE {db}.{EVENT_IDS_TABLE} ADD COLUMN IF NOT EXISTS source_offset UInt64",
-        f"DROP VIEW IF EXISTS {db}.{EVENT_IDS_TABLE}_mv",  # v1 of the view, without the source columns
+        *(
+            f"ALTER TABLE {db}.{EVENT_IDS_TABLE} ADD COLUMN IF NOT EXISTS {name} {types[name]}"
+            for name in EVENT_IDS_COLUMN_NAMES[3:]
+        ),
+        *(f"DROP VIEW IF EXISTS {db}.{old}" for old in OLD_EVENT_IDS_VIEWS),
         (
-            f"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{EVENT_IDS_TABLE}_mv2 TO {db}.{EVENT_IDS_TABLE} "
-            f"AS SELECT tenant_id, event_id, ingested_at, source_partition, source_offset FROM {db}.{EVENTS_TABLE}"
+            f"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{EVENT_IDS_VIEW} TO {db}.{EVENT_IDS_TABLE} "
+            f"AS SELECT {', '.join(EVENT_IDS_COLUMN_NAMES)} FROM {db}.{EVENTS_TABLE}"
         ),
     ]

@@ -9,9 +9,9 @@ Layout, for each table of the single-node DDL (`events`, `event_ids`, `rollups`)
 - `<table>` on every node: a `Distributed(<cluster>, <db>, <table>_local, cityHash64(tenant_id))`
   table under the original name, so the application's SQL (inserts, FINAL reads, the dedup
   lookup) runs unchanged;
-- `event_ids_mv2` per shard: the materialized view that fills the dedup ids, on `events_local`
-  writing to `event_ids_local`. Rows inserted through `events` reach `events_local` on their shard
-  and fire it there, so each id is stored on the same shard as its event.
+- `event_ids_mv3` per shard (earlier versions of the view dropped): the materialized view that
+  fills the dedup ids, on `events_local` writing to `event_ids_local`. Rows inserted through
+  `events` reach `events_local` on their shard and fire it there, so each id is stored on the same shard as its event.
 
 Why every table is sharded by tenant: FINAL and the dedup lookup are per shard. A
 ReplacingMergeTree collapses copies of a row only within one table on one shard; through a
@@ -57,7 +57,16 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Final
 
-from schemas.ddl import EVENT_IDS_TABLE, EVENTS_COLUMNS, EVENTS_TABLE, check_identifier, render_ddl
+from schemas.ddl import (
+    EVENT_IDS_COLUMN_NAMES,
+    EVENT_IDS_TABLE,
+    EVENT_IDS_VIEW,
+    EVENTS_COLUMNS,
+    EVENTS_TABLE,
+    OLD_EVENT_IDS_VIEWS,
+    check_identifier,
+    render_ddl,
+)
 from schemas.registry import REGISTRY, Registry
 from schemas.rollups import ROLLUPS_TABLE, render_rollup_ddl, rollup_columns
 
@@ -68,10 +77,6 @@ SHARDING_KEY: Final = "cityHash64(tenant_id)"
 REPLICA_PATH: Final = "/clickhouse/tables/{shard}"
 """Keeper path prefix of the replicated tables (`{shard}` is a server macro)."""
 
-EVENT_IDS_COLUMN_NAMES: Final = ("tenant_id", "event_id", "ingested_at", "source_partition", "source_offset")
-"""Columns of `event_ids`, in table order: what its materialized view copies from `events`."""
-EVENT_IDS_VIEW: Final = f"{EVENT_IDS_TABLE}_mv2"
-"""Name of the materialized view filling `event_ids` (the single-node DDL's name)."""
 
 DEFAULT_ROLLUP_RETENTION: Final[Mapping[str, int]] = MappingProxyType({"minute": 7, "hour": 400, "day": 1830})
 """Days kept per rollup granularity (the defaults of `storage.WarehouseSettings`)."""
@@ -167,6 +172,7 @@ def render_cluster_ddl(
         create = _single_node_create(single_node, db, table)
         statements += _table_statements(db, cluster, table, columns, create)
     select = ", ".join(EVENT_IDS_COLUMN_NAMES)
+    statements += [f"DROP VIEW IF EXISTS {db}.{old} ON CLUSTER {cluster}" for old in OLD_EVENT_IDS_VIEWS]
     statements.append(
         f"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{EVENT_IDS_VIEW} ON CLUSTER {cluster} "
         f"TO {db}.{local_table(EVENT_IDS_TABLE)} AS SELECT {select} FROM {db}.{local_table(EVENTS_TABLE)}"

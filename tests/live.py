@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer
 
 from deploy.topics import ensure_all_topics
 from ingest.settings import IngestSettings
+from schemas.records import format_of, split_events
 from schemas.tenancy import TenantRecord
 from tenancy.kafka_log import DirectoryWriter
 
@@ -127,6 +128,57 @@ async def read_records(
     finally:
         await consumer.stop()
     return out
+
+
+@dataclass(frozen=True)
+class TopicRecord:
+    """One record of the events topic as read back: its place, key, headers and events."""
+
+    partition: int
+    offset: int
+    key: bytes | None
+    headers: list[tuple[str, bytes]]
+    events: list[Any]
+    """The record's events, decoded (one for a single-event record)."""
+
+
+async def read_topic_records(
+    bootstrap: str, topic: str, want_events: int, max_wait_s: float = 10.0
+) -> list[TopicRecord]:
+    """Every record of the events topic `topic` from the start, whatever its framing (schemas.records),
+    waiting up to `max_wait_s` for records holding at least `want_events` events."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    out: list[TopicRecord] = []
+
+    def take(msgs: Any) -> None:
+        for m in msgs:
+            headers = list(m.headers or [])
+            events = [orjson.loads(e) for e in split_events(format_of(headers), m.value)]
+            out.append(TopicRecord(m.partition, m.offset, m.key, headers, events))
+
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max_wait_s
+        while loop.time() < deadline:
+            for msgs in (await consumer.getmany(timeout_ms=300)).values():
+                take(msgs)
+            if sum(len(r.events) for r in out) >= want_events:
+                for msgs in (await consumer.getmany(timeout_ms=300)).values():  # unexpected extra records too
+                    take(msgs)
+                break
+    finally:
+        await consumer.stop()
+    return out
+
+
+async def read_events(
+    bootstrap: str, topic: str, want: int, max_wait_s: float = 10.0
+) -> list[tuple[bytes | None, Any]]:
+    """Every event on the events topic `topic` as (record key, event), batch records cut into their
+    events, waiting up to `max_wait_s` for at least `want`."""
+    records = await read_topic_records(bootstrap, topic, want, max_wait_s)
+    return [(r.key, event) for r in records for event in r.events]
 
 
 class Combined:

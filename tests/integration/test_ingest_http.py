@@ -9,8 +9,9 @@ import httpx
 import orjson
 import pytest
 
+from schemas.records import EVENTS_BATCH_V1
 from tests.factories import llm_call, message
-from tests.live import IngestServer, read_records
+from tests.live import IngestServer, read_events, read_topic_records
 
 pytestmark = pytest.mark.integration
 NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
@@ -28,7 +29,7 @@ async def test_accepted_events_are_in_kafka_keyed_by_tenant(ingest_server: Inges
         response = await client.post("/v1/events", json=events, headers=_auth(t.ingest))
     assert response.status_code == 200
     assert response.json() == {"accepted": 3, "rejected": 0, "errors": []}
-    records = await read_records(ingest_server.bootstrap, ingest_server.events_topic, 3)
+    records = await read_events(ingest_server.bootstrap, ingest_server.events_topic, 3)
     assert sorted((k, v["event_id"], v["tenant_id"]) for k, v in records) == sorted(
         (t.tenant_id.encode(), e["event_id"], t.tenant_id) for e in events
     )
@@ -49,8 +50,34 @@ async def test_partly_invalid_batch_is_a_207_naming_each_bad_event(ingest_server
     assert (result["accepted"], result["rejected"]) == (1, 1)
     assert result["errors"][0]["index"] == 1 and result["errors"][0]["event_id"] == bad["event_id"]
     assert result["errors"][0]["error"].startswith("llm_call.latency_ms: Input should be greater than or equal to 0")
-    records = await read_records(ingest_server.bootstrap, ingest_server.events_topic, 1)
+    records = await read_events(ingest_server.bootstrap, ingest_server.events_topic, 1)
     assert [v["event_id"] for _, v in records] == [good["event_id"]]
+
+
+async def test_a_request_is_published_as_batch_records_keyed_by_tenant_and_split_at_the_bounds(
+    ingest_server: IngestServer,
+) -> None:
+    """998 events (and 2 invalid ones) with records bounded at 400 events -> 3 batch records of 400, 400
+    and 198 valid events, in order, on the tenant's partition, under the tally-format header; the 207
+    names only the invalid ones."""
+    t = ingest_server.tenant
+    settings = ingest_server.app.state.settings
+    ingest_server.app.state.settings = settings.model_copy(update={"record_max_events": 400})
+    events = [message(t.tenant_id, NOW, content_chars=i) for i in range(998)]
+    bad = [llm_call(t.tenant_id, NOW, latency_ms=-1), message(t.tenant_id, NOW, role="robot")]
+    body = [*events[:700], bad[0], *events[700:], bad[1]]
+    async with httpx.AsyncClient(base_url=ingest_server.url, timeout=30) as client:
+        response = await client.post("/v1/events", json=body, headers=_auth(t.ingest))
+    assert response.status_code == 207
+    result = response.json()
+    assert (result["accepted"], result["rejected"]) == (998, 2)
+    assert [e["index"] for e in result["errors"]] == [700, 999]
+    records = await read_topic_records(ingest_server.bootstrap, ingest_server.events_topic, 998)
+    assert [len(r.events) for r in records] == [400, 400, 198]
+    assert all(r.headers == [("tally-format", EVENTS_BATCH_V1)] for r in records)
+    assert {(r.key, r.partition) for r in records} == {(t.tenant_id.encode(), records[0].partition)}
+    assert [r.offset for r in records] == [records[0].offset + i for i in range(3)]
+    assert [e["event_id"] for r in records for e in r.events] == [e["event_id"] for e in events]
 
 
 def _altered(key: str) -> str:
@@ -85,7 +112,7 @@ async def test_refusals_name_what_is_wrong_and_publish_nothing(ingest_server: In
             assert part in response.json()["error"], response.text
             if status == 401:
                 assert response.headers["www-authenticate"] == "Bearer"
-    assert await read_records(ingest_server.bootstrap, ingest_server.events_topic, 1, max_wait_s=1.5) == []
+    assert await read_events(ingest_server.bootstrap, ingest_server.events_topic, 1, max_wait_s=1.5) == []
 
 
 async def test_revoked_key_is_refused_within_a_second(ingest_server: IngestServer) -> None:
@@ -185,10 +212,10 @@ async def test_events_land_on_the_partition_a_plain_keyed_send_would_choose(inge
         for _ in range(20):
             for tp, msgs in (await consumer.getmany(timeout_ms=300)).items():
                 got += [(tp.partition, m.offset) for m in msgs]
-            if len(got) >= 51:
+            if len(got) >= 2:
                 break
     finally:
         await consumer.stop()
-    assert len(got) == 51
+    assert len(got) == 2  # the request's 50 events in one batch record, then the plain send
     assert {partition for partition, _ in got} == {meta.partition}  # one partition per tenant, the keyed one
-    assert sorted(offset for _, offset in got) == list(range(51))  # in order, nothing lost or doubled
+    assert sorted(offset for _, offset in got) == [0, 1]

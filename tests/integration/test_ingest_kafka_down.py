@@ -14,7 +14,7 @@ import pytest
 from ingest.app import create_app
 from tests.conftest import KAFKA_SH, free_port
 from tests.factories import message
-from tests.live import create_tenant, ingest_settings, read_records, serve, start_ingest_topics
+from tests.live import create_tenant, ingest_settings, read_events, serve, start_ingest_topics
 
 pytestmark = pytest.mark.integration
 
@@ -69,5 +69,5 @@ async def test_kafka_down_is_503_and_nothing_is_acknowledged(
         x for x in metrics.splitlines() if x.startswith('tally_ingest_events_rejected_total{reason="unavailable"}')
     ]
     assert float(line.split()[-1]) >= 3
-    ids = {v["event_id"] for _, v in await read_records(bootstrap, events_topic, 6)}
+    ids = {v["event_id"] for _, v in await read_events(bootstrap, events_topic, 6)}
     assert {e["event_id"] for e in before + after} <= ids

@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from ingest.otlp import SPAN_NAMESPACE
-from tests.live import IngestServer, read_records
+from tests.live import IngestServer, read_events
 
 pytestmark = pytest.mark.integration
 
@@ -117,7 +117,7 @@ async def test_sdk_exporter_spans_become_llm_calls_in_kafka(ingest_server: Inges
     spans = {s.name: s for s in memory.get_finished_spans()}
     assert len(spans) == 4
 
-    records = await read_records(ingest_server.bootstrap, ingest_server.events_topic, 3)
+    records = await read_events(ingest_server.bootstrap, ingest_server.events_topic, 3)
     assert len(records) == 3
     assert {key for key, _ in records} == {t.tenant_id.encode()}
     got = {v["model"]: v for _, v in records}
@@ -204,7 +204,7 @@ async def test_otlp_json_with_gzip_and_partial_success(ingest_server: IngestServ
     }
     assert "tally_ingest_otlp_spans_skipped_total 1.0" in metrics.splitlines()
 
-    records = await read_records(ingest_server.bootstrap, ingest_server.events_topic, 3)
+    records = await read_events(ingest_server.bootstrap, ingest_server.events_topic, 3)
     good_id = str(uuid.uuid5(SPAN_NAMESPACE, "4bf92f3577b34da6a3ce929d0e0e4736/00f067aa0ba902b7"))
     # the retried and re-sent span keeps its event_id: counted once downstream
     assert [(v["event_id"], v["provider"], v["model"], v["input_tokens"], v["output_tokens"]) for _, v in records] == [
@@ -250,7 +250,7 @@ async def test_protobuf_partial_success_answers_in_protobuf(ingest_server: Inges
         "1 of 3 GenAI spans rejected as invalid llm_call events: span 'chat 3' (span_id 0000000000000003): "
         "llm_call.input_tokens: Input should be greater than or equal to 0"
     )
-    records = await read_records(ingest_server.bootstrap, ingest_server.events_topic, 2)
+    records = await read_events(ingest_server.bootstrap, ingest_server.events_topic, 2)
     assert sorted((v["input_tokens"], v["latency_ms"], v["tenant_id"]) for _, v in records) == [
         (10, 5, t.tenant_id),
         (20, 5, t.tenant_id),
@@ -302,4 +302,4 @@ async def test_wrong_key_is_a_401_for_the_sdk_exporter_and_over_http(ingest_serv
             assert part in refused.json()["error"], refused.text
         metrics = (await client.get("/metrics")).text
     assert "tally_ingest_otlp_spans_skipped_total 0.0" in metrics.splitlines()
-    assert await read_records(ingest_server.bootstrap, ingest_server.events_topic, 1, max_wait_s=2) == []
+    assert await read_events(ingest_server.bootstrap, ingest_server.events_topic, 1, max_wait_s=2) == []

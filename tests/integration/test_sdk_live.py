@@ -10,7 +10,7 @@ from langchain_core.messages import AIMessage
 
 from tallystream_sdk import AsyncClient, Client
 from tallystream_sdk.langchain import TallystreamCallbackHandler
-from tests.live import IngestServer, read_records
+from tests.live import IngestServer, read_events
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +23,7 @@ async def test_sync_client_delivers_every_event_once_in_batches(ingest_server: I
     client.llm_call("openai", "gpt-4o-mini", latency_ms=420, input_tokens=1200, output_tokens=300, session_id="s-1")
     await asyncio.to_thread(client.close)
     assert (client.stats.sent, client.stats.rejected, client.stats.failed, client.stats.dropped) == (1201, 0, 0, 0)
-    records = await read_records(ingest_server.bootstrap, ingest_server.events_topic, 1201)
+    records = await read_events(ingest_server.bootstrap, ingest_server.events_topic, 1201)
     assert len(records) == 1201
     assert len({v["event_id"] for _, v in records}) == 1201
     assert sorted(v["content_chars"] for _, v in records if v["type"] == "message") == list(range(1200))
@@ -39,7 +39,7 @@ async def test_langchain_handler_records_tokens_and_latency_through_the_service(
         handler = TallystreamCallbackHandler(client, session_id="lc-1", feature="chat", provider="openai")
         answer = await GenericFakeChatModel(messages=iter([reply])).ainvoke("hi", config={"callbacks": [handler]})
         assert answer.content == "hello"
-    records = await read_records(ingest_server.bootstrap, ingest_server.events_topic, 1)
+    records = await read_events(ingest_server.bootstrap, ingest_server.events_topic, 1)
     (event,) = [v for _, v in records]
     assert event["type"] == "llm_call"
     assert (event["provider"], event["model"], event["session_id"], event["feature"]) == (

@@ -13,6 +13,7 @@ import orjson
 from processors.pipeline import BatchHandler
 from processors.rows import DeadLetter, Record
 from processors.sink import EventSink
+from schemas.records import EVENTS_BATCH_V1
 from tests.factories import llm_call, message
 from tests.rates import expected_cost
 
@@ -54,6 +55,7 @@ class MemoryWarehouse:
                 "id": r["event_id"],
                 "source_partition": r["source_partition"],
                 "source_offset": r["source_offset"],
+                "source_index": r["source_index"],
             }
             for r in self.events
             if r["event_id"] in wanted
@@ -147,3 +149,79 @@ async def test_events_later_than_the_lateness_count_as_late_in_their_arrival_win
     (late_row,) = [r for r in warehouse.rollups.values() if r["type"] == "late" and r["granularity"] == "hour"]
     assert (late_row["d1"], late_row["window_start"], late_row["events"]) == ("llm_call", "2026-11-21 12:00:00", 1)
     assert len(warehouse.events) == 2  # both stored raw
+
+
+def _batch(events: list[dict[str, Any]], offset: int, partition: int = 0) -> Record:
+    value = b"\n".join(orjson.dumps(e) for e in events)
+    return Record(events[0]["tenant_id"].encode(), value, partition, offset, NOW, EVENTS_BATCH_V1)
+
+
+async def test_batch_and_single_event_records_on_one_partition_replayed_after_a_crash_are_exact() -> None:
+    """Mixed formats on one partition: a worker dies mid-range after storing; the next one re-reads the
+    range from its start, whole records, in other batch cuts; then a deep replay from offset 0."""
+    warehouse, dead = MemoryWarehouse(), []
+    calls = [llm_call("acme", NOW - timedelta(minutes=1), input_tokens=10 * (i + 1)) for i in range(12)]
+    log = [
+        Record(b"acme", orjson.dumps(calls[0]), 0, 0, NOW),
+        _batch(calls[1:5], 1),
+        Record(b"acme", orjson.dumps(calls[5]), 0, 2, NOW),
+        _batch([calls[6], calls[7], calls[2]], 3),  # calls[2] re-sent inside a later batch: a duplicate
+        _batch(calls[8:11], 4),
+        Record(b"acme", orjson.dumps(calls[11]), 0, 5, NOW),
+        _batch([message("acme", NOW), calls[3]], 6),
+    ]
+    first = _handler(warehouse, dead, span=4)
+    await first.handle(log[:2], NOW)
+    handled = await first.handle(log[2:5], NOW)
+    assert handled.update.ack_below == {0: 4}
+    # dies after storing offset 4's events; the next worker re-reads from the committed boundary 4
+    second = _handler(warehouse, dead, span=4)
+    await second.handle(log[4:5], NOW)
+    await second.handle(log[5:], NOW)
+    await second.handle(log, NOW)  # and a deep replay from 0, in one batch
+    assert sorted(r["event_id"] for r in warehouse.events) == sorted(
+        [c["event_id"] for c in calls] + [orjson.loads(log[6].value.split(b"\n")[0])["event_id"]]
+    )
+    for granularity in ("minute", "hour", "day"):
+        assert warehouse.total(granularity, "llm_call", "events") == 12
+        assert warehouse.total(granularity, "llm_call", "input_tokens") == sum(c["input_tokens"] for c in calls)
+        assert warehouse.total(granularity, "message", "events") == 1
+    assert dead == []
+
+
+async def test_rollup_versions_are_the_offset_of_the_last_record() -> None:
+    warehouse, dead = MemoryWarehouse(), []
+    handler = _handler(warehouse, dead, span=10)
+    calls = [llm_call("acme", NOW - timedelta(minutes=1)) for _ in range(3)]
+    await handler.handle([Record(b"acme", orjson.dumps(calls[0]), 0, 5, NOW), _batch(calls[1:], 6)], NOW)
+    (day,) = [r for r in warehouse.rollups.values() if r["granularity"] == "day"]
+    assert (day["events"], day["version"], day["range_id"]) == (3, 6, 0)
+
+
+async def test_a_bad_event_of_a_batch_record_is_dead_lettered_alone_and_the_rest_stored() -> None:
+    warehouse, dead = MemoryWarehouse(), []
+    handler = _handler(warehouse, dead)
+    good = [llm_call("acme", NOW - timedelta(minutes=1)) for _ in range(2)]
+    bad = {**llm_call("acme", NOW), "input_tokens": -5}
+    record = _batch([good[0], bad, good[1]], 0)
+    broken = Record(b"acme", b"", 0, 1, NOW, EVENTS_BATCH_V1)
+    await handler.handle([record, broken], NOW)
+    assert [r["event_id"] for r in warehouse.events] == [g["event_id"] for g in good]
+    assert [(d.index, d.value, d.format) for d in dead] == [(1, orjson.dumps(bad), None), (None, b"", EVENTS_BATCH_V1)]
+    assert dead[1].reason == "bad batch record: empty batch: no events"
+    assert warehouse.total("day", "llm_call", "events") == 2
+
+
+def test_whole_record_batches_bound_events_and_never_cut_a_record() -> None:
+    from processors.pipeline import whole_record_batches
+
+    def rec(n: int, offset: int) -> Record:
+        if n == 0:  # a single-event record
+            return Record(b"acme", b"{}", 0, offset)
+        return Record(b"acme", b"\n".join([b"{}"] * n), 0, offset, None, EVENTS_BATCH_V1)
+
+    records = [rec(3, 0), rec(0, 1), rec(4, 2), rec(9, 3), rec(0, 4), rec(0, 5)]
+    cut = whole_record_batches(records, 5)
+    assert [[r.offset for r in part] for part in cut] == [[0, 1], [2], [3], [4, 5]]  # 4 events, 4, 9 alone, 2
+    assert whole_record_batches([], 5) == []
+    assert [len(p) for p in whole_record_batches(records, 1000)] == [6]

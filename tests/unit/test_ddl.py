@@ -20,19 +20,22 @@ N_COLUMNS = len(EVENTS_COLUMNS)
 
 def test_statements_come_in_order_database_table_alters_dedup_table_alters_old_view_view() -> None:
     statements = render_ddl("tally_test", raw_retention_days=30, dedup_window_days=7)
-    # CREATE DATABASE, CREATE TABLE events, one ALTER per column, CREATE TABLE event_ids, its two
-    # ALTERs, DROP of the v1 view, the v2 view
-    assert len(statements) == 2 + N_COLUMNS + 5
+    # CREATE DATABASE, CREATE TABLE events, one ALTER per column, CREATE TABLE event_ids, its three
+    # ALTERs, DROP of the v1 and v2 views, the v3 view
+    assert len(statements) == 2 + N_COLUMNS + 7
     assert statements[0].startswith("CREATE DATABASE")
     assert statements[1].startswith("CREATE TABLE IF NOT EXISTS tally_test.events (")
-    assert all(s.startswith("ALTER TABLE tally_test.events ADD COLUMN IF NOT EXISTS ") for s in statements[2:-5])
-    assert statements[-5].startswith("CREATE TABLE IF NOT EXISTS tally_test.event_ids (")
-    assert statements[-4:] == [
+    assert all(s.startswith("ALTER TABLE tally_test.events ADD COLUMN IF NOT EXISTS ") for s in statements[2:-7])
+    assert statements[-7].startswith("CREATE TABLE IF NOT EXISTS tally_test.event_ids (")
+    assert statements[-6:] == [
         "ALTER TABLE tally_test.event_ids ADD COLUMN IF NOT EXISTS source_partition UInt32",
         "ALTER TABLE tally_test.event_ids ADD COLUMN IF NOT EXISTS source_offset UInt64",
+        "ALTER TABLE tally_test.event_ids ADD COLUMN IF NOT EXISTS source_index UInt32",
         "DROP VIEW IF EXISTS tally_test.event_ids_mv",
-        "CREATE MATERIALIZED VIEW IF NOT EXISTS tally_test.event_ids_mv2 TO tally_test.event_ids "
-        "AS SELECT tenant_id, event_id, ingested_at, source_partition, source_offset FROM tally_test.events",
+        "DROP VIEW IF EXISTS tally_test.event_ids_mv2",
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS tally_test.event_ids_mv3 TO tally_test.event_ids "
+        "AS SELECT tenant_id, event_id, ingested_at, source_partition, source_offset, source_index "
+        "FROM tally_test.events",
     ]
 
 
@@ -46,7 +49,7 @@ def test_events_table_ddl_is_a_replacing_merge_tree_keyed_by_event_id() -> None:
     assert "    revenue Decimal(38, 12),\n" in create_table
     assert "    dimensions Map(LowCardinality(String), String),\n" in create_table
     assert "    ingested_at DateTime64(3, 'UTC'),\n" in create_table
-    assert "    source_partition UInt32,\n    source_offset UInt64\n)\n" in create_table
+    assert "    source_partition UInt32,\n    source_offset UInt64,\n    source_index UInt32\n)\n" in create_table
     assert create_table.endswith(
         "ENGINE = ReplacingMergeTree(ingested_at)\n"
         "PARTITION BY toYYYYMM(ts)\n"
@@ -70,9 +73,10 @@ def test_one_add_column_if_not_exists_per_column_in_table_order() -> None:
     assert alters[0] == "ALTER TABLE tally_test.events ADD COLUMN IF NOT EXISTS tenant_id LowCardinality(String)"
     assert "ALTER TABLE tally_test.events ADD COLUMN IF NOT EXISTS audio_seconds Float64" in alters
     assert "ALTER TABLE tally_test.events ADD COLUMN IF NOT EXISTS thumbs Int8" in alters
-    assert alters[-2:] == [
+    assert alters[-3:] == [
         "ALTER TABLE tally_test.events ADD COLUMN IF NOT EXISTS source_partition UInt32",
         "ALTER TABLE tally_test.events ADD COLUMN IF NOT EXISTS source_offset UInt64",
+        "ALTER TABLE tally_test.events ADD COLUMN IF NOT EXISTS source_index UInt32",
     ]
     assert (
         "ALTER TABLE tally_test.events ADD COLUMN IF NOT EXISTS measures Map(LowCardinality(String), Float64)" in alters
@@ -80,14 +84,15 @@ def test_one_add_column_if_not_exists_per_column_in_table_order() -> None:
 
 
 def test_event_ids_table_is_a_replacing_merge_tree_with_the_dedup_ttl() -> None:
-    event_ids = render_ddl("tally_test", raw_retention_days=90, dedup_window_days=3)[-5]
+    event_ids = render_ddl("tally_test", raw_retention_days=90, dedup_window_days=3)[-7]
     assert event_ids == (
         "CREATE TABLE IF NOT EXISTS tally_test.event_ids (\n"
         "    tenant_id LowCardinality(String),\n"
         "    event_id UUID,\n"
         "    ingested_at DateTime64(3, 'UTC'),\n"
         "    source_partition UInt32,\n"
-        "    source_offset UInt64\n"
+        "    source_offset UInt64,\n"
+        "    source_index UInt32\n"
         ")\n"
         "ENGINE = ReplacingMergeTree(ingested_at)\n"
         "ORDER BY (tenant_id, event_id)\n"
@@ -96,42 +101,47 @@ def test_event_ids_table_is_a_replacing_merge_tree_with_the_dedup_ttl() -> None:
 
 
 def test_existing_event_ids_table_gains_the_source_columns_in_place() -> None:
-    alters = render_ddl("tally_test")[-4:-2]
+    alters = render_ddl("tally_test")[-6:-3]
     assert alters == [
         "ALTER TABLE tally_test.event_ids ADD COLUMN IF NOT EXISTS source_partition UInt32",
         "ALTER TABLE tally_test.event_ids ADD COLUMN IF NOT EXISTS source_offset UInt64",
+        "ALTER TABLE tally_test.event_ids ADD COLUMN IF NOT EXISTS source_index UInt32",
     ]
 
 
 def test_old_view_is_dropped_before_the_new_one_is_created() -> None:
     statements = render_ddl("tally_test")
-    drop = statements.index("DROP VIEW IF EXISTS tally_test.event_ids_mv")
+    drop = statements.index("DROP VIEW IF EXISTS tally_test.event_ids_mv2")
     create = next(i for i, s in enumerate(statements) if s.startswith("CREATE MATERIALIZED VIEW"))
     assert drop == len(statements) - 2
     assert create == len(statements) - 1
-    # the v1 view is the only thing dropped, and the v2 view has another name (not dropped again)
-    assert [s for s in statements if s.startswith("DROP")] == ["DROP VIEW IF EXISTS tally_test.event_ids_mv"]
-    assert " tally_test.event_ids_mv2 " in statements[create]
+    # the v1 and v2 views are the only things dropped, and the v3 view has another name (not dropped again)
+    assert [s for s in statements if s.startswith("DROP")] == [
+        "DROP VIEW IF EXISTS tally_test.event_ids_mv",
+        "DROP VIEW IF EXISTS tally_test.event_ids_mv2",
+    ]
+    assert " tally_test.event_ids_mv3 " in statements[create]
 
 
 def test_materialized_view_copies_ids_and_sources_of_every_insert_into_event_ids() -> None:
     view = render_ddl("tally_test")[-1]
     assert view == (
-        "CREATE MATERIALIZED VIEW IF NOT EXISTS tally_test.event_ids_mv2 TO tally_test.event_ids "
-        "AS SELECT tenant_id, event_id, ingested_at, source_partition, source_offset FROM tally_test.events"
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS tally_test.event_ids_mv3 TO tally_test.event_ids "
+        "AS SELECT tenant_id, event_id, ingested_at, source_partition, source_offset, source_index "
+        "FROM tally_test.events"
     )
 
 
 def test_defaults_are_30_days_raw_retention_and_7_days_dedup_window() -> None:
     statements = render_ddl("d")
     assert statements[1].endswith("TTL toDateTime(ts) + INTERVAL 30 DAY")
-    assert statements[-5].endswith("TTL toDateTime(ingested_at) + INTERVAL 7 DAY")
+    assert statements[-7].endswith("TTL toDateTime(ingested_at) + INTERVAL 7 DAY")
 
 
 def test_retention_and_window_are_independent() -> None:
     statements = render_ddl("d", raw_retention_days=1, dedup_window_days=365)
     assert statements[1].endswith("INTERVAL 1 DAY")
-    assert statements[-5].endswith("INTERVAL 365 DAY")
+    assert statements[-7].endswith("INTERVAL 365 DAY")
 
 
 def test_every_statement_is_idempotent() -> None:
@@ -151,6 +161,8 @@ def test_every_statement_is_idempotent() -> None:
         "CREATE TABLE",
         "ALTER TABLE",
         "ALTER TABLE",
+        "ALTER TABLE",
+        "DROP VIEW",
         "DROP VIEW",
         "CREATE MATERIALIZED",
     ]
@@ -163,15 +175,20 @@ def test_table_names() -> None:
 def test_column_names_are_unique_and_match_columns() -> None:
     assert len(set(EVENTS_COLUMN_NAMES)) == len(EVENTS_COLUMN_NAMES) == N_COLUMNS
     assert tuple(name for name, _ in EVENTS_COLUMNS) == EVENTS_COLUMN_NAMES
-    assert EVENTS_COLUMN_NAMES[-6:] == (
+    assert EVENTS_COLUMN_NAMES[-7:] == (
         "price_status",
         "properties",
         "schema_version",
         "ingested_at",
         "source_partition",
         "source_offset",
+        "source_index",
     )
-    assert EVENTS_COLUMNS[-2:] == (("source_partition", "UInt32"), ("source_offset", "UInt64"))
+    assert EVENTS_COLUMNS[-3:] == (
+        ("source_partition", "UInt32"),
+        ("source_offset", "UInt64"),
+        ("source_index", "UInt32"),
+    )
 
 
 @pytest.mark.parametrize("name", ["x; DROP TABLE y", "1abc", "a.b", "", "a" * 64, "a-b", "a b", "é"])

@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from schemas.ddl import EVENTS_COLUMNS, render_ddl
-from schemas.ddl_cluster import DEFAULT_ROLLUP_RETENTION, EVENT_IDS_COLUMN_NAMES, render_cluster_ddl
+from schemas.ddl import EVENT_IDS_COLUMN_NAMES, EVENTS_COLUMNS, render_ddl
+from schemas.ddl_cluster import DEFAULT_ROLLUP_RETENTION, render_cluster_ddl
 from schemas.rollups import ROLLUP_COLUMNS, render_rollup_ddl
 from storage.factory import WarehouseSettings
 
@@ -49,8 +49,12 @@ def test_every_statement_runs_on_the_cluster_once() -> None:
 def test_statement_order_and_count() -> None:
     statements = cluster_ddl()
     per_table = [len(EVENTS_COLUMNS), len(EVENT_IDS_COLUMN_NAMES), len(ROLLUP_COLUMNS)]
-    # the database; per table: local CREATE + ALTERs, Distributed CREATE + ALTERs; the view
-    assert len(statements) == 1 + sum(2 + 2 * n for n in per_table) + 1
+    # the database; per table: local CREATE + ALTERs, Distributed CREATE + ALTERs; the old views' DROPs; the view
+    assert len(statements) == 1 + sum(2 + 2 * n for n in per_table) + 2 + 1
+    assert statements[-3:-1] == [
+        "DROP VIEW IF EXISTS tally_test.event_ids_mv ON CLUSTER tally",
+        "DROP VIEW IF EXISTS tally_test.event_ids_mv2 ON CLUSTER tally",
+    ]
     creates = [s.split(" (\n", 1)[0] for s in statements if s.startswith("CREATE TABLE")]
     assert creates == [
         "CREATE TABLE IF NOT EXISTS tally_test.events_local ON CLUSTER tally",
@@ -147,9 +151,10 @@ def test_one_add_column_per_column_on_local_and_distributed_tables() -> None:
 def test_event_ids_view_is_per_shard_from_local_events_to_local_event_ids() -> None:
     view = cluster_ddl()[-1]
     assert view == (
-        "CREATE MATERIALIZED VIEW IF NOT EXISTS tally_test.event_ids_mv2 ON CLUSTER tally "
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS tally_test.event_ids_mv3 ON CLUSTER tally "
         "TO tally_test.event_ids_local "
-        "AS SELECT tenant_id, event_id, ingested_at, source_partition, source_offset FROM tally_test.events_local"
+        "AS SELECT tenant_id, event_id, ingested_at, source_partition, source_offset, source_index "
+        "FROM tally_test.events_local"
     )
     single_view = create_of(single_node_ddl(), "CREATE MATERIALIZED VIEW")
     assert view.split(" AS SELECT ")[1].split(" FROM ")[0] == single_view.split(" AS SELECT ")[1].split(" FROM ")[0]
@@ -164,7 +169,7 @@ def test_single_node_objects_all_exist_under_the_same_names() -> None:
         "tally_test",
         "tally_test.events",
         "tally_test.event_ids",
-        "tally_test.event_ids_mv2",
+        "tally_test.event_ids_mv3",
         "tally_test.rollups",
     }
     assert single <= cluster

@@ -18,7 +18,7 @@ def row(tenant_id: str, event_id: str, **extra: Any) -> dict[str, Any]:
 
 def test_stored_ids_sql_text() -> None:
     assert stored_ids_sql("tally") == (
-        "SELECT DISTINCT tenant_id, toString(event_id) AS id, source_partition, source_offset "
+        "SELECT DISTINCT tenant_id, toString(event_id) AS id, source_partition, source_offset, source_index "
         "FROM tally.event_ids "
         "WHERE tenant_id IN {tenants:Array(String)} AND event_id IN {ids:Array(UUID)}"
     )
@@ -41,10 +41,12 @@ class FakeWarehouse:
 
 
 async def test_stored_ids_asks_once_with_the_batch_tenants_and_ids() -> None:
-    warehouse = FakeWarehouse([{"tenant_id": "acme", "id": A2, "source_partition": 3, "source_offset": 17}])
+    warehouse = FakeWarehouse(
+        [{"tenant_id": "acme", "id": A2, "source_partition": 3, "source_offset": 17, "source_index": 4}]
+    )
     rows = [row("globex", A1), row("acme", A2), row("acme", A3)]
     found = await stored_sources(warehouse, "tally", rows)  # type: ignore[arg-type]
-    assert found == {("acme", A2): {(3, 17)}}
+    assert found == {("acme", A2): {(3, 17, 4)}}
     assert warehouse.calls == [(stored_ids_sql("tally"), {"tenants": ["acme", "globex"], "ids": [A1, A2, A3]})]
 
 
@@ -58,18 +60,55 @@ async def test_stored_sources_and_classify_tell_new_replayed_and_duplicate_apart
     from processors.dedup import classify
 
     answer = [
-        {"tenant_id": "acme", "id": A1, "source_partition": 2, "source_offset": 10},
-        {"tenant_id": "acme", "id": A2, "source_partition": 2, "source_offset": 11},
+        {"tenant_id": "acme", "id": A1, "source_partition": 2, "source_offset": 10, "source_index": 0},
+        {"tenant_id": "acme", "id": A2, "source_partition": 2, "source_offset": 11, "source_index": 0},
     ]
     warehouse = FakeWarehouse(answer)
     rows = [
-        {**row("acme", A1), "source_partition": 2, "source_offset": 10},  # this very record: replayed
-        {**row("acme", A2), "source_partition": 2, "source_offset": 40},  # stored from another: duplicate
-        {**row("acme", A3), "source_partition": 2, "source_offset": 41},  # new
+        {
+            **row("acme", A1),
+            "source_partition": 2,
+            "source_offset": 10,
+            "source_index": 0,
+        },  # this very record: replayed
+        {**row("acme", A2), "source_partition": 2, "source_offset": 40, "source_index": 0},  # from another: duplicate
+        {**row("acme", A3), "source_partition": 2, "source_offset": 41, "source_index": 0},  # new
     ]
     sources = await stored_sources(warehouse, "tally", rows)  # type: ignore[arg-type]
-    assert sources == {("acme", A1): {(2, 10)}, ("acme", A2): {(2, 11)}}
+    assert sources == {("acme", A1): {(2, 10, 0)}, ("acme", A2): {(2, 11, 0)}}
     out = classify(rows, sources)
     assert [r["event_id"] for r in out.new] == [A3]
     assert [r["event_id"] for r in out.counted] == [A1, A3]
     assert out.duplicates == 1
+
+
+def placed(event_id: str, offset: int, index: int) -> dict[str, Any]:
+    return {**row("acme", event_id), "source_partition": 1, "source_offset": offset, "source_index": index}
+
+
+def test_a_batch_record_replayed_is_recognised_event_by_event() -> None:
+    from processors.dedup import classify
+
+    stored = {("acme", A1): {(1, 7, 0)}, ("acme", A2): {(1, 7, 1)}}
+    out = classify([placed(A1, 7, 0), placed(A2, 7, 1), placed(A3, 7, 2)], stored)
+    assert [r["event_id"] for r in out.counted] == [A1, A2, A3]  # the record read again: its events count
+    assert [r["event_id"] for r in out.new] == [A3]
+    assert out.duplicates == 0
+
+
+def test_the_same_id_at_another_index_of_the_same_record_is_a_duplicate() -> None:
+    """A place is (partition, offset, index): the record alone does not tell a replay from a re-send."""
+    from processors.dedup import classify
+
+    stored = {("acme", A1): {(1, 7, 0)}}
+    out = classify([placed(A1, 7, 3), placed(A1, 8, 0)], stored)
+    assert (out.new, out.counted, out.duplicates) == ([], [], 2)
+
+
+def test_rows_stored_before_source_index_existed_read_as_index_zero() -> None:
+    """event_ids rows of single-event records written before the column existed hold its default, 0."""
+    from processors.dedup import classify
+
+    stored = {("acme", A1): {(1, 7, 0)}}
+    out = classify([placed(A1, 7, 0)], stored)
+    assert ([r["event_id"] for r in out.counted], out.new, out.duplicates) == ([A1], [], 0)

@@ -77,6 +77,7 @@ def test_the_arrow_batch_has_the_events_tables_schema() -> None:
         pl.lit("not_applicable").alias("price_status"),
         pl.lit(3, dtype=pl.UInt16).alias("source_partition"),
         pl.lit(42, dtype=pl.UInt64).alias("source_offset"),
+        pl.lit(7, dtype=pl.UInt32).alias("source_index"),
     )
     table = events_table(priced, datetime(2026, 11, 24, 12, tzinfo=UTC))
     (row,) = table.to_pylist()
@@ -84,5 +85,5 @@ def test_the_arrow_batch_has_the_events_tables_schema() -> None:
     assert dict(row["dimensions"]) == {"site_type": "shop", "status": "failed"}
     assert dict(row["measures"]) == {"seconds": 12.5}
     assert row["ts"] == datetime(2026, 11, 24, 11, 59, 0, 123000, tzinfo=UTC)
-    assert (row["source_partition"], row["source_offset"], row["name"]) == (3, 42, "build")
+    assert (row["source_partition"], row["source_offset"], row["source_index"], row["name"]) == (3, 42, 7, "build")
     assert isinstance(table, pa.Table)

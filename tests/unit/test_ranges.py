@@ -291,7 +291,14 @@ class Rec:
     partition: int
     offset: int
     item: int | None
-    """Index into ITEMS, or None for a record that is not counted (dead letter, duplicate)."""
+    """Index into ITEMS, or None for an event that is not counted (dead letter, duplicate)."""
+    more: tuple[int | None, ...] = ()
+    """The further events of a batch record (schemas.records), at indexes 1, 2, ..."""
+
+    @property
+    def items(self) -> tuple[int | None, ...]:
+        """Each event of the record, in index order."""
+        return (self.item, *self.more)
 
 
 @dataclass
@@ -304,10 +311,11 @@ class Stream:
         totals: dict[Key, Agg] = {}
         for records in self.partitions.values():
             for rec in records:
-                if rec.item is not None:
-                    keys, _, partial = ITEMS[rec.item]
-                    for k in keys:
-                        totals.setdefault(k, Agg()).merge(partial)
+                for item in rec.items:
+                    if item is not None:
+                        keys, _, partial = ITEMS[item]
+                        for k in keys:
+                            totals.setdefault(k, Agg()).merge(partial)
         return {k: measures(agg) for k, agg in totals.items()}
 
 
@@ -322,8 +330,10 @@ def streams(draw: st.DrawFn) -> Stream:
         # offsets mostly consecutive, with gaps (compaction, transaction markers)
         steps = draw(st.lists(st.sampled_from([1, 1, 1, 2, 3]), min_size=n, max_size=n))
         items = draw(st.lists(st.none() | st.sampled_from(kinds), min_size=n, max_size=n))
+        # batch records carry several events (a share of the stream, mixed with single-event records)
+        more = draw(st.lists(st.lists(st.none() | st.sampled_from(kinds), max_size=5), min_size=n, max_size=n))
         offsets = [sum(steps[: i + 1]) - 1 for i in range(len(steps))]
-        partitions[p] = [Rec(p, o, it) for o, it in zip(offsets, items, strict=True)]
+        partitions[p] = [Rec(p, o, it, tuple(m)) for o, it, m in zip(offsets, items, more, strict=True)]
     return Stream(span, partitions)
 
 
@@ -404,9 +414,10 @@ class Worker:
         update = RangeUpdate()
         for rec in sorted(records, key=lambda r: (r.partition, r.offset)):
             current = self.book.advance(rec.partition, rec.offset, update)
-            if rec.item is not None:
-                keys, row, _ = ITEMS[rec.item]
-                self.book.add(current, rec.partition, rec.offset, keys, row, update)
+            for item in rec.items:  # a record's events in index order, all in this batch
+                if item is not None:
+                    keys, row, _ = ITEMS[item]
+                    self.book.add(current, rec.partition, rec.offset, keys, row, update)
         # a copy (merged into an empty aggregate): the open range keeps counting into the original
         rows = {position: (version, Agg().merge(agg)) for position, (agg, version) in update.touched.items()}
         return update, rows
@@ -426,7 +437,7 @@ def assert_boundaries(stream: Stream, committed: Committed) -> None:
 def assert_exact(stream: Stream, table: Table) -> None:
     got, expected = table.totals(), stream.expected()
     assert got == expected
-    counted = sum(rec.item is not None for records in stream.partitions.values() for rec in records)
+    counted = sum(it is not None for records in stream.partitions.values() for rec in records for it in rec.items)
     assert sum(t["events"] for k, t in got.items() if k[1] == "day") == counted  # 0 lost, 0 counted twice
 
 

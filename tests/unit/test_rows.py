@@ -12,6 +12,7 @@ from processors.pricing import PriceBook
 from processors.rows import Batch, Record, build_batch, event_row
 from schemas.ddl import EVENTS_COLUMN_NAMES
 from schemas.events import parse_event
+from schemas.records import EVENTS_BATCH_V1
 from schemas.tenancy import PriceOverride
 from tests.factories import llm_call, message
 
@@ -97,6 +98,7 @@ EMPTY = {
     # a bare (key, value) record has no position: 0 / 0
     "source_partition": 0,
     "source_offset": 0,
+    "source_index": 0,
 }
 
 #: The columns each type fills (beyond the common ones).
@@ -384,8 +386,8 @@ def test_record_position_goes_into_the_row_and_times_and_arrivals_are_filled() -
 
 
 def test_record_fields_and_defaults() -> None:
-    assert Record._fields == ("key", "value", "partition", "offset", "timestamp")
-    assert Record(b"k", b"v") == (b"k", b"v", 0, 0, None)
+    assert Record._fields == ("key", "value", "partition", "offset", "timestamp", "format")
+    assert Record(b"k", b"v") == (b"k", b"v", 0, 0, None, None)
     assert Batch() == Batch([], [], [], [], 0, 0)
 
 
@@ -536,3 +538,76 @@ def test_event_row_directly() -> None:
         0,
         "2026-11-21 10:31:00.000",
     )
+
+
+# --- batch records (schemas.records) ---------------------------------------------------------------
+
+
+def batch_record(events: list[bytes], partition: int = 2, offset: int = 40) -> Record:
+    return Record(b"acme", b"\n".join(events), partition, offset, NOW, EVENTS_BATCH_V1)
+
+
+def test_a_batch_record_becomes_one_row_per_event_placed_by_index() -> None:
+    docs = [llm_call("acme", TS), message("acme", TS), event("search", query="q", results_count=1, latency_ms=3)]
+    batch = build_batch([batch_record([orjson.dumps(d) for d in docs])], BOOK, NOW)
+    assert batch.dead == []
+    assert [r["event_id"] for r in batch.rows] == [d["event_id"] for d in docs]
+    assert [(r["source_partition"], r["source_offset"], r["source_index"]) for r in batch.rows] == [
+        (2, 40, 0),
+        (2, 40, 1),
+        (2, 40, 2),
+    ]
+    assert batch.arrivals == [NOW] * 3
+
+
+def test_a_single_event_record_is_at_index_zero() -> None:
+    row = one_row(llm_call("acme", TS))
+    assert (row["source_partition"], row["source_offset"], row["source_index"]) == (0, 0, 0)
+
+
+def test_an_invalid_event_in_a_batch_dead_letters_only_itself_with_its_index() -> None:
+    good = [orjson.dumps(llm_call("acme", TS)), orjson.dumps(message("acme", TS))]
+    bad = orjson.dumps({**llm_call("acme", TS), "input_tokens": -1})
+    foreign = orjson.dumps(message("globex", TS))
+    batch = build_batch([batch_record([good[0], bad, b"{nope", foreign, good[1]])], BOOK, NOW)
+    assert [r["source_index"] for r in batch.rows] == [0, 4]
+    assert [(d.index, d.value, d.key, d.format) for d in batch.dead] == [
+        (1, bad, b"acme", None),
+        (2, b"{nope", b"acme", None),
+        (3, foreign, b"acme", None),
+    ]
+    reasons = [d.reason for d in batch.dead]
+    assert reasons[0].startswith("invalid event: llm_call.input_tokens")
+    assert reasons[1].startswith("not JSON")
+    assert reasons[2] == "record key is not the event's tenant_id"
+
+
+def test_a_batch_record_with_broken_framing_is_dead_lettered_whole() -> None:
+    value = orjson.dumps(llm_call("acme", TS)) + b"\n\n" + orjson.dumps(message("acme", TS))
+    record = Record(b"acme", value, 1, 9, NOW, EVENTS_BATCH_V1)
+    unknown = Record(b"acme", orjson.dumps(message("acme", TS)), 1, 10, NOW, b"events-batch-v7")
+    batch = build_batch([record, unknown, rec(message("acme", TS))], BOOK, NOW)
+    assert len(batch.rows) == 1  # the single-event record after them
+    assert [(d.value, d.index, d.format) for d in batch.dead] == [
+        (value, None, EVENTS_BATCH_V1),
+        (unknown.value, None, b"events-batch-v7"),
+    ]
+    assert batch.dead[0].reason == "bad batch record: line 1 is empty"
+    assert batch.dead[1].reason.startswith("bad batch record: unknown tally-format b'events-batch-v7'")
+
+
+def test_the_same_id_twice_in_one_batch_record_is_kept_once() -> None:
+    doc = llm_call("acme", TS)
+    batch = build_batch([batch_record([orjson.dumps(doc), orjson.dumps(doc)])], BOOK, NOW)
+    assert ([r["source_index"] for r in batch.rows], batch.duplicates) == ([0], 1)
+
+
+def test_single_event_and_batch_records_mix_in_one_batch() -> None:
+    a, b, c = llm_call("acme", TS), message("acme", TS), message("acme", TS)
+    records = [Record(b"acme", orjson.dumps(a), 2, 39, NOW), batch_record([orjson.dumps(b), orjson.dumps(c)])]
+    batch = build_batch(records, BOOK, NOW)
+    assert [(r["event_id"], r["source_offset"], r["source_index"]) for r in batch.rows] == [
+        (a["event_id"], 39, 0),
+        (b["event_id"], 40, 0),
+        (c["event_id"], 40, 1),
+    ]
