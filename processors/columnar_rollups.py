@@ -27,7 +27,7 @@ x + 0.0 == x; map entries are all kept, a 0.0 entry creates its name).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -260,8 +260,3 @@ def aggregate(frame: pl.DataFrame, aggregation: Aggregation = AGGREGATION) -> pl
 def partials(grouped: pl.DataFrame, aggregation: Aggregation = AGGREGATION) -> dict[tuple[int, int], list[Partial]]:
     """(partition, range_id) -> the partials of its keys, ready for `RangeBook.add_partials`."""
     return _of(aggregation).partials(grouped)
-
-
-def keys_in(parts: Iterable[Partial]) -> list[Key]:
-    """The keys of some partials (tests and logs)."""
-    return [key for key, *_ in parts]
