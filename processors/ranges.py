@@ -29,7 +29,7 @@ So the highest version of a row is always the most complete, and no event is cou
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,3 +126,27 @@ class RangeBook:
                 agg = current.aggs[key] = Agg()
             agg.add_row(row)
             update.touched[(partition, current.range_id, key)] = (agg, offset)
+
+    def add_partials(
+        self,
+        current: OpenRange,
+        partition: int,
+        partials: Iterable[tuple[Key, Agg, int, bool]],
+        update: RangeUpdate,
+    ) -> None:
+        """Count a batch's partial aggregates of `current`'s range (already `advance`d to its last record):
+        for each key's partial what `add` does for one event. A partial is (key, the key's events of the
+        batch as one aggregate, version: the position of its last event, ordered); an `ordered` partial
+        replays its float contributions in event order (`processors.columnar_rollups.Ordered`), so it is
+        merged even into a new key's empty aggregate; any other becomes a new key's aggregate as it is."""
+        aggs, touched, range_id = current.aggs, update.touched, current.range_id
+        for key, partial, version, ordered in partials:
+            agg = aggs.get(key)
+            if agg is None:
+                if not ordered:
+                    aggs[key] = partial
+                    touched[(partition, range_id, key)] = (partial, version)
+                    continue
+                agg = aggs[key] = Agg(partial.aggregation)
+            agg.merge(partial)
+            touched[(partition, range_id, key)] = (agg, version)

@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from operator import itemgetter
+from types import ModuleType
 from typing import Any, Final, Literal
 from urllib.parse import urlencode
 
@@ -40,6 +41,24 @@ Merge = Literal["sum", "max", "min", "last", "union", "sum_array", "sum_map"]
 """How two partial aggregates of a measure combine: sum; max; min; the value of the latest time
 (`last`, values are (time, value)); set union (distinct counts); element-wise sum of arrays; sum per
 map key. Every merge is associative and commutative, so any split of the events adds up the same."""
+
+ColumnExpr = Callable[[ModuleType], Any]
+"""A columnar source: (the polars module) -> a polars expression over a batch frame of event rows
+(the events table's columns, `schemas.arrow`). Passing the module keeps polars out of this module's imports."""
+
+
+@dataclass(frozen=True)
+class Columnar:
+    """How the columnar path (`processors.columnar_rollups`) reads a dimension or a measure from a batch frame.
+
+    It must agree with the row source on every event (tests/unit/test_columnar_rollups.py checks it):
+    `expr` (a column name or a `ColumnExpr`) gives each row's value, null for "adds nothing"; `each`, if
+    set, is a pure function applied to each distinct value of `expr` in the batch, in Python (once per
+    distinct value: hashes, search keys, URL-encoded maps), null values staying null."""
+
+    expr: str | ColumnExpr
+    each: Callable[[Any], Any] | None = None
+
 
 SLOTS: Final = ("d1", "d2", "d3")
 """The dimension columns of the rollups table, in key order."""
@@ -72,9 +91,23 @@ class Dimension:
     """The event row's field, or a pure function of the row."""
     label: str = ""
     """What it holds, for people (the series view's `dimensions`); the name when empty."""
+    columnar: Columnar | None = None
+    """The same value on a batch frame (a String column); by default the column named by `source`."""
 
     def read(self) -> Callable[[Row], str]:
         return itemgetter(self.source) if isinstance(self.source, str) else self.source
+
+    def column(self) -> Columnar:
+        """The columnar source (ValueError if a function source declares none)."""
+        return _columnar(self.name, self.source, self.columnar)
+
+
+def _columnar(name: str, source: str | Callable[[Row], Any], columnar: Columnar | None) -> Columnar:
+    if columnar is not None:
+        return columnar
+    if isinstance(source, str):
+        return Columnar(source)
+    raise ValueError(f"{name}: a function source needs its columnar form (`columnar=Columnar(...)`)")
 
 
 @dataclass(frozen=True)
@@ -116,6 +149,10 @@ class Measure:
     """Length of a `sum_array` measure's array."""
     read_sql: str = ""
     """SQL aggregate reading it (`{c}`: the column); by default from its merge."""
+    columnar: Columnar | None = None
+    """The same contribution on a batch frame, null for none (by default the column named by `source`).
+    By merge: a number (sum, max, min), a struct {time, value} (last), one element (union), a bucket
+    index or a struct {index, amount} (sum_array), a Map column (sum_map)."""
 
     def __post_init__(self) -> None:
         if self.merge == "sum_array" and self.size < 1:
@@ -136,6 +173,10 @@ class Measure:
 
     def value(self) -> Callable[[Row], Any]:
         return itemgetter(self.source) if isinstance(self.source, str) else self.source
+
+    def column(self) -> Columnar:
+        """The columnar source (ValueError if a function source declares none)."""
+        return _columnar(self.name, self.source, self.columnar)
 
     def applies_to(self, type_: str) -> bool:
         return self.types is None or type_ in self.types
@@ -236,10 +277,41 @@ def _flag(condition: Callable[[Row], bool]) -> Callable[[Row], int]:
     return lambda row: 1 if condition(row) else 0
 
 
+def dimensions_key(dimensions: Mapping[str, str]) -> str:
+    """A custom event's dimensions as one rollup dimension: URL-encoded in key order (k1=v1&k2=v2)."""
+    return urlencode(sorted(dimensions.items()))
+
+
+# --- columnar sources: the same values as polars expressions (processors.columnar_rollups) ---------
+
+
+def _nonzero(column: str) -> ColumnExpr:
+    """The column where it is not 0, null elsewhere (`row[column] or None`)."""
+    return lambda pl: pl.when(pl.col(column) != 0).then(pl.col(column))
+
+
+def _count(condition: ColumnExpr) -> Columnar:
+    """1 where `condition` holds, else 0 (`_flag`)."""
+    return Columnar(lambda pl: condition(pl).cast(pl.UInt64))
+
+
+def _distinct(column: str) -> Columnar:
+    """`distinct_key` of the column where it is not empty (`_session`, `_end_user`)."""
+    return Columnar(lambda pl: pl.when(pl.col(column) != "").then(pl.col(column)), each=distinct_key)
+
+
+def _latency_bucket_column(pl: ModuleType) -> Any:
+    """`latency_bucket` (bisect_right: how many bounds are <= the latency) where the latency is > 0."""
+    latency = pl.col("latency_ms")
+    index = pl.sum_horizontal(*((latency >= bound).cast(pl.Int64) for bound in LATENCY_BOUNDS_MS))
+    return pl.when(latency > 0).then(index)
+
+
 # --- the registry -------------------------------------------------------------------------------
 
 _LLM = frozenset({"llm_call"})
 _TIMED = frozenset({"llm_call", "tool_call", "search", "session_ended"})
+_FEEDBACK = frozenset({"feedback"})
 
 EVENT_ROLLUPS: Final[dict[str, EventRollup]] = {
     e.type: e
@@ -256,6 +328,7 @@ EVENT_ROLLUPS: Final[dict[str, EventRollup]] = {
                     "language",
                     lambda r: r["properties"].get("language", ""),
                     "language (the `language` property, if sent)",
+                    Columnar(lambda pl: pl.col("properties").map.get("language").fill_null("")),
                 ),
             ),
         ),
@@ -273,11 +346,19 @@ EVENT_ROLLUPS: Final[dict[str, EventRollup]] = {
         EventRollup(
             "search",
             (
-                Dimension("outcome", lambda r: "zero" if r["results_count"] == 0 else "found", "found|zero"),
+                Dimension(
+                    "outcome",
+                    lambda r: "zero" if r["results_count"] == 0 else "found",
+                    "found|zero",
+                    Columnar(
+                        lambda pl: pl.when(pl.col("results_count") == 0).then(pl.lit("zero")).otherwise(pl.lit("found"))
+                    ),
+                ),
                 Dimension(
                     "query",
                     lambda r: search_key(r["search_query"]),
                     "query (lower case, whitespace collapsed, 200 characters)",
+                    Columnar("search_query", each=search_key),
                 ),
             ),
         ),
@@ -289,8 +370,9 @@ EVENT_ROLLUPS: Final[dict[str, EventRollup]] = {
                 Dimension("name", "name"),
                 Dimension(
                     "dimensions",
-                    lambda r: urlencode(sorted(r["dimensions"].items())),
+                    lambda r: dimensions_key(r["dimensions"]),
                     "dimensions, URL-encoded in key order (k1=v1&k2=v2)",
+                    Columnar("dimensions", each=dimensions_key),
                 ),
             ),
         ),
@@ -301,26 +383,98 @@ EVENT_ROLLUPS: Final[dict[str, EventRollup]] = {
 }
 
 MEASURES: Final[tuple[Measure, ...]] = (
-    Measure("events", "UInt64", "sum", lambda r: 1, doc="events counted"),
-    Measure("errors", "UInt64", "sum", _flag(lambda r: r["status"] == "error" or r["end_reason"] == "error")),
+    Measure(
+        "events", "UInt64", "sum", lambda r: 1, doc="events counted", columnar=Columnar(lambda pl: pl.lit(1, pl.UInt64))
+    ),
+    Measure(
+        "errors",
+        "UInt64",
+        "sum",
+        _flag(lambda r: r["status"] == "error" or r["end_reason"] == "error"),
+        columnar=_count(lambda pl: (pl.col("status") == "error") | (pl.col("end_reason") == "error")),
+    ),
     Measure("input_tokens", "UInt64", "sum", "input_tokens", _LLM),
     Measure("output_tokens", "UInt64", "sum", "output_tokens", _LLM),
     Measure("cached_input_tokens", "UInt64", "sum", "cached_input_tokens", _LLM),
     Measure("reasoning_tokens", "UInt64", "sum", "reasoning_tokens", _LLM),
     Measure("audio_seconds", "Float64", "sum", "audio_seconds", _LLM),
     Measure("cost_usd", "Decimal(38, 12)", "sum", "cost_usd", _LLM, doc="exact, from genai-prices or the tenant's"),
-    Measure("unpriced", "UInt64", "sum", _flag(lambda r: r["price_status"] == "unknown_model"), _LLM),
-    Measure("latency_ms_sum", "UInt64", "sum", _latency, _TIMED),
-    Measure("latency_buckets", "Array(UInt64)", "sum_array", _latency_bucket, _TIMED, size=len(LATENCY_BOUNDS_MS) + 1),
+    Measure(
+        "unpriced",
+        "UInt64",
+        "sum",
+        _flag(lambda r: r["price_status"] == "unknown_model"),
+        _LLM,
+        columnar=_count(lambda pl: pl.col("price_status") == "unknown_model"),
+    ),
+    Measure("latency_ms_sum", "UInt64", "sum", _latency, _TIMED, columnar=Columnar(_nonzero("latency_ms"))),
+    Measure(
+        "latency_buckets",
+        "Array(UInt64)",
+        "sum_array",
+        _latency_bucket,
+        _TIMED,
+        size=len(LATENCY_BOUNDS_MS) + 1,
+        columnar=Columnar(_latency_bucket_column),
+    ),
     Measure("content_chars", "UInt64", "sum", "content_chars", frozenset({"message"})),
     Measure("revenue", "Decimal(38, 12)", "sum", "revenue", frozenset({"conversion"})),
-    Measure("rating_sum", "UInt64", "sum", lambda r: r["rating"] or None, frozenset({"feedback"})),
-    Measure("rating_count", "UInt64", "sum", _flag(lambda r: bool(r["rating"])), frozenset({"feedback"})),
-    Measure("thumbs_up", "UInt64", "sum", _flag(lambda r: r["thumbs"] == 1), frozenset({"feedback"})),
-    Measure("thumbs_down", "UInt64", "sum", _flag(lambda r: r["thumbs"] == -1), frozenset({"feedback"})),
-    Measure("zero_results", "UInt64", "sum", _flag(lambda r: r["results_count"] == 0), frozenset({"search"})),
-    Measure("sessions", "Array(UInt64)", "union", _session, doc="distinct sessions (hashes, `distinct_key`)"),
-    Measure("end_users", "Array(UInt64)", "union", _end_user, doc="distinct end users (hashes, `distinct_key`)"),
+    Measure(
+        "rating_sum",
+        "UInt64",
+        "sum",
+        lambda r: r["rating"] or None,
+        _FEEDBACK,
+        columnar=Columnar(_nonzero("rating")),
+    ),
+    Measure(
+        "rating_count",
+        "UInt64",
+        "sum",
+        _flag(lambda r: bool(r["rating"])),
+        _FEEDBACK,
+        columnar=_count(lambda pl: pl.col("rating") != 0),
+    ),
+    Measure(
+        "thumbs_up",
+        "UInt64",
+        "sum",
+        _flag(lambda r: r["thumbs"] == 1),
+        _FEEDBACK,
+        columnar=_count(lambda pl: pl.col("thumbs") == 1),
+    ),
+    Measure(
+        "thumbs_down",
+        "UInt64",
+        "sum",
+        _flag(lambda r: r["thumbs"] == -1),
+        _FEEDBACK,
+        columnar=_count(lambda pl: pl.col("thumbs") == -1),
+    ),
+    Measure(
+        "zero_results",
+        "UInt64",
+        "sum",
+        _flag(lambda r: r["results_count"] == 0),
+        frozenset({"search"}),
+        columnar=_count(lambda pl: pl.col("results_count") == 0),
+    ),
+    Measure(
+        "sessions",
+        "Array(UInt64)",
+        "union",
+        _session,
+        doc="distinct sessions (hashes, `distinct_key`)",
+        columnar=_distinct("session_id"),
+    ),
+    Measure(
+        "end_users",
+        "Array(UInt64)",
+        "union",
+        _end_user,
+        doc="distinct end users (hashes, `distinct_key`)",
+        columnar=_distinct("end_user_id"),
+    ),
     Measure("measures", "Map(String, Float64)", "sum_map", "measures", frozenset({"custom"}), doc="custom measures"),
 )
 

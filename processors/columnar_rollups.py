@@ -1,0 +1,262 @@
+"""A batch's rollups as columns: every key's partial aggregate from one `group_by`, derived from the registry.
+
+The row path (`processors.windows` `keys_of` + `Agg.add_row`, `RangeBook.add`) stays the reference;
+this computes the same thing for a whole batch frame (`aggregate`) and turns it into one partial
+`Agg` per key (`partials`), which `RangeBook.add_partials` merges into the open range's state: the
+range's aggregates, versions and touched keys come out exactly as if the events were added one by one
+(tests/unit/test_columnar_rollups.py checks it on random batches of every event type).
+
+The frame: one row per counted event, in any order, with
+- the event columns the registry's columnar sources read (as polars reads the events table's Arrow
+  batch, `schemas.arrow`: strings, unsigned integers, Float64, Decimal(38, 12), Map),
+  `tenant_id`, `type`, `domain` and `source_partition`;
+- `ts` (Datetime, UTC): the event time; `arrival` (Datetime, UTC, may be null) and `late` (Boolean):
+  a late event counts under the registry's late type in the window of its arrival (`late_column`);
+- `zone` (String): the IANA zone of the row's tenant (`columnar_windows.zone_column`);
+- `range_id` and `position` (UInt64, increasing within a partition): a key's version is the greatest
+  position of its events in the batch.
+
+Merges, by measure kind: sum, max, min in polars (integers and Decimal sums are exact whatever the
+order); `last` by (time, value), the greatest; union: the distinct elements per key (the registry's
+`each` maps distinct ids to their hashes once per batch); sum_array: one sum per index. Float sums
+and sum_map (custom measures) are kept as the key's contributions in event order (`Ordered`): the
+row path adds floats one event at a time, and float addition is not associative, so the merge
+replays them in order onto the range's value, bit for bit (zero float contributions are skipped:
+x + 0.0 == x; map entries are all kept, a 0.0 entry creates its name).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import polars as pl
+
+from processors.columnar_windows import from_us, window_starts
+from processors.windows import AGGREGATION, Agg, Aggregation, Key
+from schemas.registry import SLOTS, Columnar, Measure
+from schemas.rollups import GRANULARITIES
+
+__all__ = ["ColumnarAggregation", "Ordered", "Partial", "aggregate", "late_column", "partials"]
+
+Partial = tuple[Key, Agg, int, bool]
+"""(key, the batch's partial aggregate of the key, version, ordered): `ordered` when the partial holds
+`Ordered` contributions, so it must be merged into an aggregate (a fresh one for a new key), not kept."""
+
+GROUP = ("source_partition", "range_id", "tenant_id", "granularity", "window_start", "key_type", *SLOTS, "domain")
+"""The columns of a partial's group: (partition, range) then the rollup key, in `Key` order."""
+
+
+class Ordered(list[Any]):
+    """One key's contributions to a float sum or a sum_map measure in the batch, in event order.
+
+    Merging it into an aggregate's value adds them one at a time, as the row path does: `value + o`
+    (float sums, `Agg.merge`'s `operator.add`) and `.items()` (sum_map, `_map_add`)."""
+
+    __slots__ = ()
+
+    def __radd__(self, other: float) -> float:
+        for value in self:
+            other = other + value
+        return other
+
+    def items(self) -> Iterator[tuple[str, float]]:
+        for entries in self:
+            yield from entries.items()
+
+
+def late_column(ts: pl.Expr, arrival: pl.Expr, lateness: timedelta) -> pl.Expr:
+    """Whether an event is too late for its windows: arrival - ts > lateness (as the worker decides per event)."""
+    return ((arrival - ts) > pl.lit(lateness)).fill_null(False).alias("late")
+
+
+def _source(columnar: Columnar) -> pl.Expr:
+    expr = columnar.expr
+    return pl.col(expr) if isinstance(expr, str) else expr(pl)
+
+
+def _each(series: pl.Series, each: Callable[[Any], Any]) -> pl.Series:
+    """`each` of every non-null value (computed once per distinct value)."""
+    if series.dtype.is_nested() or series.dtype == pl.Object:  # maps: row by row (custom events only)
+        return pl.Series(series.name, [None if v is None else each(v) for v in series.to_list()])
+    distinct = series.drop_nulls().unique()
+    mapped = pl.Series([each(v) for v in distinct.to_list()])
+    if not len(distinct):
+        return pl.Series(series.name, [None] * len(series), dtype=pl.String)
+    return series.replace_strict(distinct, mapped, default=None)
+
+
+def _is_float(m: Measure) -> bool:
+    return m.merge == "sum" and m.ch_type.startswith("Float")
+
+
+class ColumnarAggregation:
+    """The columnar form of an `Aggregation` (its registry's columnar sources)."""
+
+    def __init__(self, aggregation: Aggregation = AGGREGATION) -> None:
+        self.aggregation = aggregation
+        registry = aggregation.registry
+        self._late_type = registry.late
+        gated: list[tuple[str, pl.Expr, Columnar]] = []  # (column, gate, source)
+        slots: list[list[str]] = [[] for _ in SLOTS]
+        late_slots: list[str | None] = [None] * len(SLOTS)
+        for type_, rollup in registry.types.items():
+            gate = pl.col("late") if type_ == registry.late else (pl.col("type") == type_) & ~pl.col("late")
+            for s, dimension in enumerate(rollup.dimensions):
+                column = f"_{type_}_{SLOTS[s]}"
+                gated.append((column, gate, dimension.column()))
+                (slots[s].append(column) if type_ != registry.late else late_slots.__setitem__(s, column))
+        self._measures: list[tuple[int, Measure, str]] = []
+        for i, m in enumerate(registry.measures):
+            gate = pl.lit(True) if m.types is None else pl.col("type").is_in(sorted(m.types))
+            gated.append((f"_m{i}", gate, m.column()))
+            self._measures.append((i, m, f"_m{i}"))
+        self._gated = gated
+        self._slots = [
+            pl.coalesce(*(pl.col(c) for c in columns + ([late] if late else [])), pl.lit("")).alias(slot)
+            for slot, columns, late in zip(SLOTS, slots, late_slots, strict=True)
+        ]
+        self._aggs = [agg for _, m, c in self._measures for agg in self._agg(m, c)]
+
+    @staticmethod
+    def _agg(m: Measure, c: str) -> list[pl.Expr]:
+        column = pl.col(c)
+        if _is_float(m):
+            return [column.filter(column != 0)]
+        if m.merge in ("sum", "max", "min"):
+            return [getattr(column, m.merge)()]
+        if m.merge == "union":
+            return [column.drop_nulls().unique()]
+        if m.merge == "sum_map":
+            return [column.drop_nulls()]
+        if m.merge == "sum_array":
+            return [pl.col(f"{c}_a").filter(pl.col(f"{c}_i") == b).sum().alias(f"{c}_{b}") for b in range(m.size)]
+        # last: the (time, value) with the greatest time, then value; nulls sort first
+        order = [pl.col(f"{c}_t"), pl.col(f"{c}_v")]
+        return [pl.col(f"{c}_t").sort_by(order).last(), pl.col(f"{c}_v").sort_by(order).last()]
+
+    def _inputs(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """The frame with every source column (gated: null where it does not apply), `each` applied."""
+        frame = frame.with_columns(pl.col("late").fill_null(False))
+        frame = frame.with_columns(
+            pl.when(gate).then(_source(columnar)).alias(column) for column, gate, columnar in self._gated
+        )
+        mapped = [
+            _each(frame[column], columnar.each).alias(column) for column, _, columnar in self._gated if columnar.each
+        ]
+        frame = frame.with_columns(mapped) if mapped else frame
+        split = []
+        for _, m, c in self._measures:
+            if m.merge == "sum_array":
+                value = pl.col(c)
+                is_struct = isinstance(frame.schema[c], pl.Struct)
+                split += [
+                    (value.struct.field("index") if is_struct else value).alias(f"{c}_i"),
+                    (value.struct.field("amount") if is_struct else pl.lit(1, pl.UInt64)).alias(f"{c}_a"),
+                ]
+            elif m.merge == "last":
+                valued = pl.col(c).struct.field("value").is_not_null()
+                split += [
+                    pl.when(valued).then(pl.col(c).struct.field("time")).alias(f"{c}_t"),
+                    pl.when(valued).then(pl.col(c).struct.field("value")).alias(f"{c}_v"),
+                ]
+        return frame.with_columns(split) if split else frame
+
+    def aggregate(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """One row per (partition, range, key) of the batch: its measures' partial values and `version`."""
+        frame = self._inputs(frame.sort("source_partition", "position", maintain_order=True))
+        times = frame.select(pl.when(pl.col("late")).then(pl.col("arrival")).otherwise(pl.col("ts"))).to_series()
+        starts = window_starts(times, frame["zone"])
+        measures = [c for c in frame.columns if c.startswith("_m")]
+        base = frame.select(
+            "source_partition",
+            "range_id",
+            "tenant_id",
+            pl.when(pl.col("late")).then(pl.lit(self._late_type)).otherwise(pl.col("type")).alias("key_type"),
+            *self._slots,
+            "domain",
+            "position",
+            *measures,
+        ).with_columns(starts)
+        long = pl.concat(
+            [
+                base.with_columns(granularity=pl.lit(g), window_start=pl.col(g).dt.epoch("us")).drop(GRANULARITIES)
+                for g in GRANULARITIES
+            ]
+        )
+        return long.group_by(GROUP, maintain_order=True).agg(pl.col("position").max().alias("version"), *self._aggs)
+
+    def partials(self, grouped: pl.DataFrame) -> dict[tuple[int, int], list[Partial]]:
+        """(partition, range_id) -> its keys' partials (one Python step per key), from `aggregate`'s frame."""
+        n = grouped.height
+        ordered = [False] * n
+        values: list[list[Any]] = []
+        for _, m, c in self._measures:
+            values.append(self._values(m, c, grouped, ordered))
+        keys = zip(*(grouped[c].to_list() for c in GROUP[2:]), strict=True)
+        aggregation = self.aggregation
+        out: dict[tuple[int, int], list[Partial]] = {}
+        new = Agg.__new__
+        for p, r, (tenant, g, start, type_, d1, d2, d3, domain), version, flag, row in zip(
+            grouped["source_partition"].to_list(),
+            grouped["range_id"].to_list(),
+            keys,
+            grouped["version"].to_list(),
+            ordered,
+            zip(*values, strict=True),
+            strict=True,
+        ):
+            agg = new(Agg)
+            agg.aggregation = aggregation
+            agg.values = list(row)
+            key: Key = (tenant, g, from_us(start), type_, d1, d2, d3, domain)
+            bucket = out.get((p, r))
+            if bucket is None:
+                bucket = out[(p, r)] = []
+            bucket.append((key, agg, version, flag))
+        return out
+
+    @staticmethod
+    def _values(m: Measure, c: str, grouped: pl.DataFrame, ordered: list[bool]) -> list[Any]:
+        """Every key's partial value of measure `m` (an `Agg` value, or `Ordered` contributions)."""
+        if _is_float(m) or m.merge == "sum_map":
+            empty: Callable[[], Any] = float if _is_float(m) else dict
+            out = []
+            for j, contributions in enumerate(grouped[c].to_list()):
+                if contributions:
+                    ordered[j] = True
+                    out.append(Ordered(contributions))
+                else:
+                    out.append(empty())
+            return out
+        if m.merge == "union":
+            return [set(elements) for elements in grouped[c].to_list()]
+        if m.merge == "sum_array":
+            return [
+                list(counts) for counts in zip(*(grouped[f"{c}_{b}"].to_list() for b in range(m.size)), strict=True)
+            ]
+        if m.merge == "last":
+            times, latest = grouped[f"{c}_t"].to_list(), grouped[f"{c}_v"].to_list()
+            return [None if v is None else (t, v) for t, v in zip(times, latest, strict=True)]
+        return grouped[c].to_list()
+
+
+_DEFAULT: dict[int, ColumnarAggregation] = {}
+
+
+def _of(aggregation: Aggregation) -> ColumnarAggregation:
+    columnar = _DEFAULT.get(id(aggregation))
+    if columnar is None or columnar.aggregation is not aggregation:
+        columnar = _DEFAULT[id(aggregation)] = ColumnarAggregation(aggregation)
+    return columnar
+
+
+def aggregate(frame: pl.DataFrame, aggregation: Aggregation = AGGREGATION) -> pl.DataFrame:
+    """One row per (partition, range, key) of the batch `frame`: partial measures and `version`."""
+    return _of(aggregation).aggregate(frame)
+
+
+def partials(grouped: pl.DataFrame, aggregation: Aggregation = AGGREGATION) -> dict[tuple[int, int], list[Partial]]:
+    """(partition, range_id) -> the partials of its keys, ready for `RangeBook.add_partials`."""
+    return _of(aggregation).partials(grouped)
