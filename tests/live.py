@@ -245,6 +245,16 @@ class Combined:
         self.proc = None
 
 
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a service process: SIGTERM, then SIGKILL if it has not exited within 30 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

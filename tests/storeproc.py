@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.live import free_port
+from tests.live import free_port, stop
 
 
 @dataclass(frozen=True)
@@ -59,9 +59,4 @@ def run_store(workdir: Path, database: str, timeout: float = 120, **env: str) ->
                 raise AssertionError(f"the store did not come up: {log.read_text()[-3000:]}")
         yield StoreProcess(url, port, chdb_path, database, log)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)

@@ -20,7 +20,7 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tests.factories import message
-from tests.live import IngestServer, Keys, create_tenant, free_port, start_ingest_topics
+from tests.live import IngestServer, Keys, create_tenant, free_port, start_ingest_topics, stop
 from tests.rawhttp import chunked, exchange
 
 pytestmark = pytest.mark.integration
@@ -93,12 +93,7 @@ async def ingest_process(kafka_bootstrap: str, unique: str, tmp_path: Path) -> A
                 raise AssertionError(f"ingest did not come up: {log.read_text()[-3000:]}")
         yield IngestProcess(url, proc.pid, tenant)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 async def test_a_batch_of_millions_of_empty_items_is_refused_without_building_them(

@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from schemas.records import batch_headers
 from tests.conftest import free_port
 from tests.factories import llm_call, message
-from tests.live import Combined, IngestServer, create_tenant, start_ingest_topics
+from tests.live import Combined, IngestServer, create_tenant, start_ingest_topics, stop
 from tests.rates import RATES, expected_cost
 
 pytestmark = pytest.mark.integration
@@ -62,11 +62,7 @@ async def combined(kafka_bootstrap: str, unique: str, tmp_path: Path) -> AsyncIt
                     await asyncio.sleep(0.2)
         yield {"url": url, "topic": topic, "dlq": dlq, "directory": directory}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         log.close()
 
 
