@@ -12,15 +12,24 @@ The engine writes one `AlertTick` per tenant and evaluation that changed somethi
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
-from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from schemas.alert_fields import (
+    MIN_REPEAT_SECONDS,
+    ChannelId,
+    Email,
+    HttpUrl,
+    NewChannelId,
+    PlainText,
+    TargetUrl,
+    mask_url,
+    no_control,
+    url_host,
+)
 from schemas.types import ShortText, TenantId
 
 PLATFORM: Final = "_platform"
@@ -44,95 +53,12 @@ Severity = Literal["info", "warning", "critical"]
 Status = Literal["ok", "pending", "firing"]
 RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def no_control(value: str) -> str:
-    """Refuse control characters (newlines included): names and addresses end up in mail headers."""
-    if _CONTROL.search(value):
-        raise ValueError("control characters (newlines, tabs, NUL ...) are not allowed")
-    return value
-
-
-PlainText = Annotated[str, StringConstraints(max_length=256), AfterValidator(no_control)]
-"""Text shown in notifications (subject lines, headers): no control characters."""
-_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
-MIN_REPEAT_SECONDS: Final = 300
-"""Reminders come at most this often (`repeat_seconds` is 0: never, or at least this)."""
-
-
-def _valid_host(host: str) -> bool:
-    """An IP address (IPv6 without a zone) or a DNS name of valid labels (IDN allowed)."""
-    try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        pass
-    try:
-        ascii_host = host.encode("idna").decode("ascii").lower()
-    except UnicodeError:
-        return False
-    labels = ascii_host.removesuffix(".").split(".")
-    return len(ascii_host) <= 253 and all(_LABEL.match(label) for label in labels)
-
-
-def target_url(value: str) -> str:
-    """A URL a channel may be saved with: http(s), a valid host, a port in 1..65535 if any, no
-    user info, no whitespace (ValueError saying which)."""
-    if any(c.isspace() for c in value):
-        raise ValueError("whitespace is not allowed in a URL")
-    try:
-        parts = urlsplit(value)
-        port = parts.port
-    except ValueError as exc:
-        raise ValueError(f"not a valid URL ({exc})") from None
-    if parts.scheme not in ("http", "https"):
-        raise ValueError("the URL must start with http:// or https://")
-    if "@" in parts.netloc:
-        raise ValueError("user info (user:password@) is not allowed in the URL")
-    if not parts.hostname or not _valid_host(parts.hostname):
-        raise ValueError("the URL needs a valid host name or IP address")
-    if "%" in parts.hostname:
-        raise ValueError("IPv6 zone ids are not allowed in the URL")
-    if (port is not None and not 1 <= port <= 65535) or parts.netloc.endswith(":"):
-        raise ValueError("the port must be within 1..65535")
-    return value
-
-
-HttpUrl = Annotated[str, Field(max_length=2048, pattern=r"^https?://[^\s]+$"), AfterValidator(no_control)]
-"""A URL as saved (records already on the topic are read with it: reads must never fail on them)."""
-TargetUrl = Annotated[HttpUrl, AfterValidator(target_url)]
-"""A URL as clients send it (checked in full: a bad one is a 422 naming the field)."""
-Email = Annotated[str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$"), AfterValidator(no_control)]
-ChannelId = Annotated[str, Field(pattern=r"^ch_[0-9a-f]{12}$")]
-"""Set by the server when a channel is saved; a rule or PUT refers to a saved channel by it."""
-NewChannelId = Annotated[str, Field(pattern=r"^(ch_[0-9a-f]{12})?$")]
-"""Empty in a new channel a client sends (the server assigns one)."""
-
 PIPELINE_METRICS: Final = ("consumer_lag", "dlq_rate")
 """Metrics of the pipeline itself: platform rules only."""
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
-
-
-def _mask_url(url: str) -> str:
-    """'https://hooks.slack.com/services/T0/B0/XyZ9abcd' -> 'https://hooks.slack.com/…abcd'; never
-    raises (a URL saved before URLs were checked in full shows as 'invalid URL …abcd')."""
-    try:
-        parts = urlsplit(url)
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return f"invalid URL …{url[-4:]}"
-    return f"{parts.scheme}://{parts.hostname or ''}{port}/…{url[-4:]}"
-
-
-def _url_host(url: str) -> str:
-    try:
-        return urlsplit(url).hostname or ""
-    except ValueError:
-        return "invalid URL"
 
 
 class _Channel(_Model):
@@ -152,7 +78,7 @@ class WebhookChannel(_Channel):
     """HMAC-SHA256 key: `X-Tally-Signature: t=<unix>,v1=<hex of HMAC(secret, "<unix>." + body)>`."""
 
     def target(self) -> str:
-        return _mask_url(self.url)
+        return mask_url(self.url)
 
 
 class SlackChannel(_Channel):
@@ -161,7 +87,7 @@ class SlackChannel(_Channel):
     """A Slack incoming-webhook URL (its path is the secret)."""
 
     def target(self) -> str:
-        return _mask_url(self.webhook_url)
+        return mask_url(self.webhook_url)
 
 
 class EmailChannel(_Channel):
@@ -180,7 +106,7 @@ class PagerDutyChannel(_Channel):
     url: HttpUrl = "https://events.pagerduty.com/v2/enqueue"
 
     def target(self) -> str:
-        return f"{_url_host(self.url)} key …{self.routing_key[-4:]}"
+        return f"{url_host(self.url)} key …{self.routing_key[-4:]}"
 
 
 class WebhookChannelIn(WebhookChannel):
