@@ -75,7 +75,9 @@ _ARROW_VALUES: Final = {pl.String: pa.string(), pl.Float64: pa.float64()}
 def _map_series(name: str, values: Sequence[dict[str, Any] | None]) -> pl.Series:
     """A map column as lists of {key, value}, built from flat Arrow arrays (polars' per-row constructor
     costs a DataFrame per event)."""
-    offsets, keys, items = [0], [], []
+    offsets: list[int] = [0]
+    keys: list[str] = []
+    items: list[Any] = []
     for d in values:
         if d:
             keys += d.keys()
