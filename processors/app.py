@@ -14,6 +14,7 @@ import faust
 from faust.types import TP
 
 from processors.alerts.service import CHECK_SECONDS, AlertService
+from processors.columnar_batch import ColumnarBatchHandler
 from processors.pipeline import BatchHandler, whole_record_batches
 from processors.rows import DeadLetter, Record
 from processors.settings import WorkerSettings
@@ -104,7 +105,7 @@ def create_app(
         tenant = directory.tenant(tenant_id) if directory is not None else None
         return _zone(tenant.timezone if tenant is not None else "UTC")
 
-    handler = BatchHandler(
+    handler = (ColumnarBatchHandler if settings.worker_path == "columnar" else BatchHandler)(
         warehouse,
         EventSink(warehouse, f"{database}.{EVENTS_TABLE}"),
         EventSink(warehouse, f"{database}.{ROLLUPS_TABLE}"),

@@ -69,15 +69,32 @@ def _empty(dtype: pl.DataType) -> Any:
     return 0
 
 
-def _map_lists(values: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    return [[{"key": k, "value": v} for k, v in d.items()] if d else [] for d in values]
+_ARROW_VALUES: Final = {pl.String: pa.string(), pl.Float64: pa.float64()}
+
+
+def _map_series(name: str, values: Sequence[dict[str, Any] | None]) -> pl.Series:
+    """A map column as lists of {key, value}, built from flat Arrow arrays (polars' per-row constructor
+    costs a DataFrame per event)."""
+    offsets: list[int] = [0]
+    keys: list[str] = []
+    items: list[Any] = []
+    for d in values:
+        if d:
+            keys += d.keys()
+            items += d.values()
+        offsets.append(len(keys))
+    pairs = pa.StructArray.from_arrays(
+        [pa.array(keys, pa.string()), pa.array(items, _ARROW_VALUES[_MAPS[name]])], names=["key", "value"]
+    )
+    series = pl.Series(name, pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pairs))
+    return series.cast(FRAME_TYPES[name])
 
 
 def _fields(tag: str, columns: dict[str, list[Any]]) -> pl.DataFrame:
     data: dict[str, pl.Series] = {}
     for name, values in columns.items():
         if name in _MAPS:
-            data[name] = pl.Series(name, _map_lists(values), dtype=FRAME_TYPES[name])
+            data[name] = _map_series(name, values)
         elif name == "event_id":
             data[name] = pl.Series(name, [str(v) for v in values], dtype=pl.String)
         elif name == "revenue":

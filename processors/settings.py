@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -41,6 +42,10 @@ class WorkerSettings(KafkaReplicationSettings):
     later ones are stored raw and counted as late (reconcile corrects their windows)."""
     session_timeout_seconds: float = Field(default=10.0, ge=3)
     """How long the group waits for a silent worker before moving its partitions to the others."""
+    worker_path: Literal["rows", "columnar"] = "rows"
+    """How a batch is computed: "rows" (processors.pipeline.BatchHandler, one dict per event) or "columnar"
+    (processors.columnar_batch: msgspec decode, polars frames, vectorised prices, Arrow raw inserts); both
+    store the same rows, rollups and dead letters (tests/unit/test_columnar_batch.py)."""
     range_span: int = Field(default=5000, ge=1)
     """Offsets per range: acks wait for a whole range, and a restart re-reads at most this many per partition."""
     alert_rules_topic: str = topics.ALERT_RULES

@@ -9,10 +9,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
+import pyarrow as pa  # type: ignore[import-untyped]
 
 from processors.pipeline import BatchHandler
 from processors.rows import DeadLetter, Record
 from processors.sink import EventSink
+from schemas.ddl import ch_datetime64
 from schemas.records import EVENTS_BATCH_V1
 from tests.factories import llm_call, message
 from tests.rates import expected_cost
@@ -46,6 +48,10 @@ class MemoryWarehouse:
             if key not in self.rollups or self.rollups[key]["version"] <= row["version"]:
                 self.rollups[key] = row
 
+    async def insert_arrow(self, table: str, data: pa.Table) -> None:
+        """An Arrow batch stored as the row path's rows would be (DateTime64(3) as text, maps as dicts)."""
+        await self.insert(table, [arrow_row(row) for row in data.to_pylist()])
+
     async def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         assert params is not None and "event_ids" in sql
         wanted = set(params["ids"])
@@ -67,6 +73,18 @@ class MemoryWarehouse:
     def total(self, granularity: str, type_: str, measure: str) -> Any:
         rows = [r for r in self.rollups.values() if r["granularity"] == granularity and r["type"] == type_]
         return sum((r[measure] for r in rows), Decimal(0) if measure == "cost_usd" else 0)
+
+
+def arrow_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """One row of an Arrow batch as the row path builds it (`processors.rows.event_row`)."""
+    out: dict[str, Any] = {}
+    for name, value in row.items():
+        if isinstance(value, datetime):
+            value = ch_datetime64(value)
+        elif isinstance(value, list) and name in ("properties", "dimensions", "measures"):
+            value = dict(value)
+        out[name] = value
+    return out
 
 
 def _handler(warehouse: MemoryWarehouse, dead: list[DeadLetter], span: int = 4) -> BatchHandler:

@@ -1,0 +1,269 @@
+"""The worker's batch step as columns: what `processors.pipeline.BatchHandler` does, a batch at a time.
+
+The same steps, in the same order, with the same outcome (tests/unit/test_columnar_batch.py feeds the
+same records to both and compares stored raw rows, rollup rows, dead letters and acks):
+
+1. cut each record into its events (schemas.records; broken framing: the record is dead-lettered whole)
+   and decode them in one call (`schemas.fast_events.decode_batch`: pydantic's verdicts and reasons);
+2. refuse, as columns, events whose record key is not their tenant and events outside the time bounds
+   (the raw retention, a day ahead; both relative to the record's Kafka timestamp), then drop a
+   (tenant_id, event_id) seen earlier in the batch;
+3. one polars frame of the events table's columns (`processors.event_frame`), priced by `PriceTable`
+   (Int64 pico-USD, exactly `PriceBook`'s costs, statuses and unknown-model buckets, in event order);
+4. classify against what is stored by (partition, offset, index) (processors.dedup's query) with joins;
+5. insert the new rows as one Arrow batch (`Warehouse.insert_arrow`), retrying until stored;
+6. aggregate the counted rows with `processors.columnar_rollups` and merge each (partition, range)'s
+   partials into the open range at its last record (`RangeBook.add_partials`): the same `RangeUpdate`
+   as the row path; rollup rows are written as rows through the rollups sink (`rollup_row`);
+7. send dead letters, each awaited, and count the metrics the row path counts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import polars as pl
+import pyarrow as pa  # type: ignore[import-untyped]
+
+from processors import metrics
+from processors.columnar_rollups import aggregate, late_column, partials
+from processors.columnar_windows import zone_column
+from processors.dedup import stored_ids_sql
+from processors.event_frame import event_frame, events_table
+from processors.pipeline import Handled, SendDead, ZoneLookup
+from processors.price_table import PriceTable
+from processors.pricing import PriceBook
+from processors.ranges import RangeBook, RangeUpdate
+from processors.rows import MAX_AHEAD, Batch, DeadLetter, OverrideLookup, Record
+from processors.sink import EventSink
+from processors.windows import rollup_row
+from schemas.ddl import EVENTS_TABLE
+from schemas.fast_events import decode_batch
+from schemas.records import FramingError, split_events
+from storage import Warehouse
+
+log = logging.getLogger(__name__)
+
+_US = pl.Datetime("us", "UTC")
+_KEY = "record key is not the event's tenant_id"
+_TOO_NEW = "timestamp more than a day in the future: not stored"
+_PLACE = ("source_partition", "source_offset", "source_index")
+
+
+class _Expanded:
+    """A batch's records cut into events: each event's bytes and where it came from, in order."""
+
+    def __init__(self, records: Sequence[Record]) -> None:
+        self.values: list[bytes] = []
+        self.record_of: list[int] = []  # the record (index in `records`) of each event
+        self.index: list[int] = []  # the event's index in its record
+        self.dead: list[tuple[int, DeadLetter]] = []  # (slot, letter): slots order dead letters as the row path
+        self.slot: list[int] = []  # each event's slot
+        slot = 0
+        for r, record in enumerate(records):
+            try:
+                values = split_events(record.format, record.value)
+            except FramingError as exc:
+                letter = DeadLetter(record.key, record.value, f"bad batch record: {exc}", format=record.format)
+                self.dead.append((slot, letter))
+                slot += 1
+                continue
+            n = len(values)
+            self.values += values
+            self.record_of += [r] * n
+            self.index += range(n)
+            self.slot += range(slot, slot + n)
+            slot += n
+
+
+class ColumnarBatchHandler:
+    """`BatchHandler`'s contract (same constructor, `handle`, `ranges`), computed on columns."""
+
+    def __init__(
+        self,
+        warehouse: Warehouse,
+        events_sink: EventSink,
+        rollups_sink: EventSink,
+        database: str,
+        send_dead: SendDead,
+        overrides: OverrideLookup,
+        zones: ZoneLookup,
+        retention: timedelta,
+        lateness: timedelta,
+        range_span: int,
+    ) -> None:
+        self._warehouse = warehouse
+        self._events = events_sink
+        self._rollups = rollups_sink
+        self._database = database
+        self._events_table = f"{database}.{EVENTS_TABLE}"
+        self._send_dead = send_dead
+        self._overrides = overrides
+        self._zones = zones
+        self._retention = retention
+        self._lateness = lateness
+        self._prices = PriceTable(PriceBook())
+        self.ranges = RangeBook(range_span)
+
+    async def handle(self, records: Sequence[Record], now: datetime) -> Handled:
+        """Store one batch; returns once rows, rollups and dead letters are durable."""
+        batch = Batch()
+        frame, dead = self._events_of(records, now, batch)
+        counted, new = await self._classify(frame)
+        stamp = now.replace(microsecond=now.microsecond // 1000 * 1000)  # DateTime64(3), as the row path's text
+        table = events_table(counted.with_columns(pl.col("ts").dt.truncate("1ms")), stamp)
+        if new.any():
+            stored = table.filter(pa.array(new.to_numpy()))
+            await self._events.retrying(lambda: self._warehouse.insert_arrow(self._events_table, stored))
+            self._events.rows_written += stored.num_rows
+        update, late = self._aggregate(records, counted, table)
+        await self._rollups.write([rollup_row(key, agg, p, r, v) for (p, r, key), (agg, v) in update.touched.items()])
+        batch.dead = [letter for _, letter in sorted(dead, key=lambda d: d[0])]
+        for letter in batch.dead:
+            await self._send_dead(letter)
+            metrics.DEAD_LETTERS.labels(metrics.dead_letter_reason(letter.reason)).inc()
+            log.warning("dead-lettered a record: %s", letter.reason)
+        new_count = int(new.sum())
+        metrics.EVENTS_STORED.inc(new_count)
+        metrics.DUPLICATES.labels("batch").inc(batch.duplicates)
+        metrics.DUPLICATES.labels("stored").inc(frame.height - counted.height)
+        metrics.REPLAYED.inc(counted.height - new_count)
+        metrics.UNKNOWN_MODEL.inc(batch.unknown_model)
+        metrics.LATE.inc(late)
+        return Handled(batch, update, late)
+
+    def _events_of(
+        self, records: Sequence[Record], now: datetime, batch: Batch
+    ) -> tuple[pl.DataFrame, list[tuple[int, DeadLetter]]]:
+        """The batch's valid, in-bound, first-seen events as one priced frame with their places; the dead letters."""
+        cut = _Expanded(records)
+        decoded = decode_batch(cut.values)
+        dead = cut.dead
+        batched = [record.format is not None for record in records]
+
+        def letter(event: int, reason: str) -> tuple[int, DeadLetter]:
+            r = cut.record_of[event]
+            index = cut.index[event] if batched[r] else None
+            return cut.slot[event], DeadLetter(records[r].key, cut.values[event], reason, index)
+
+        dead += [letter(bad.index, bad.reason) for bad in decoded.invalid]
+        frame = event_frame(decoded.records)
+        where = pl.Series(decoded.indices, dtype=pl.UInt32)
+        rec = pl.Series(cut.record_of, dtype=pl.UInt32).gather(where)
+        keys = [None if r.key is None else r.key.decode(errors="replace") for r in records]
+        at = [r.timestamp if r.timestamp is not None else now for r in records]
+        frame = frame.with_columns(
+            event=where,
+            key=pl.Series(keys, dtype=pl.String).gather(rec),
+            arrival=pl.Series([r.timestamp for r in records], dtype=_US).gather(rec),
+            at=pl.Series(at, dtype=_US).gather(rec),
+            source_partition=pl.Series([r.partition for r in records], dtype=pl.UInt32).gather(rec),
+            source_offset=pl.Series([r.offset for r in records], dtype=pl.UInt64).gather(rec),
+            source_index=pl.Series(cut.index, dtype=pl.UInt32).gather(where),
+        )
+        too_old = pl.col("ts") < pl.col("at") - pl.lit(self._retention)
+        days = self._retention.days
+        too_old_reason = f"timestamp older than the raw retention of {days} days: not stored" if self._retention else ""
+        refused = (
+            pl.when(pl.col("key").is_not_null() & (pl.col("key") != pl.col("tenant_id")))
+            .then(pl.lit(_KEY))
+            .when(too_old)
+            .then(pl.lit(too_old_reason))
+            .when(pl.col("ts") > pl.col("at") + pl.lit(MAX_AHEAD))
+            .then(pl.lit(_TOO_NEW))
+        )
+        frame = frame.with_columns(refused=refused)
+        bad = frame.filter(pl.col("refused").is_not_null())
+        dead += [letter(e, reason) for e, reason in bad.select("event", "refused").iter_rows()]
+        frame = frame.filter(pl.col("refused").is_null())
+        first = frame.select(pl.struct("tenant_id", "event_id").is_first_distinct()).to_series()
+        batch.duplicates = frame.height - int(first.sum())
+        frame = frame.filter(first)
+        return self._priced(frame, batch), dead
+
+    def _priced(self, frame: pl.DataFrame, batch: Batch) -> pl.DataFrame:
+        if frame.is_empty():
+            return frame.with_columns(cost_pico=pl.lit(0, pl.Int64), price_status=pl.lit("not_applicable"))
+        llm = pl.col("type") == "llm_call"
+        calls = frame.select(
+            "tenant_id",
+            pl.when(llm).then(pl.col("provider")).alias("provider"),
+            pl.when(llm).then(pl.col("model")).alias("model"),
+            pl.col("ts").alias("timestamp"),
+            *(pl.col(c).cast(pl.Int64) for c in ("input_tokens", "output_tokens", "cached_input_tokens")),
+            pl.col("audio_seconds").cast(pl.Float64),
+        )
+        prices = self._prices.price(calls, self._overrides)
+        status = prices.get_column("price_status").cast(pl.String)
+        batch.unknown_model = int((status == "unknown_model").sum())
+        return frame.with_columns(
+            cost_pico=prices.get_column("cost_pico"),
+            price_status=status,
+            model=pl.when(llm).then(prices.get_column("model")).otherwise(pl.col("model")),
+        )
+
+    async def _classify(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
+        """The counted rows (new and replayed, in batch order) and which of them are new (processors.dedup)."""
+        if frame.is_empty():
+            return frame, pl.Series("new", [], dtype=pl.Boolean)
+        params = {
+            "tenants": sorted(frame.get_column("tenant_id").unique().to_list()),
+            "ids": frame.get_column("event_id").to_list(),
+        }
+
+        async def lookup() -> list[dict[str, Any]]:
+            return await self._warehouse.query(stored_ids_sql(self._database), params)
+
+        found = await self._events.retrying(lookup)
+        if not found:
+            return frame, pl.Series("new", [True] * frame.height)
+        stored = pl.DataFrame(
+            {
+                "tenant_id": [str(r["tenant_id"]) for r in found],
+                "event_id": [str(r["id"]) for r in found],
+                **{c: [int(r[c]) for r in found] for c in _PLACE},
+            },
+            schema={"tenant_id": pl.String, "event_id": pl.String, **dict.fromkeys(_PLACE, pl.Int64)},
+        )
+        ids = stored.select("tenant_id", "event_id").unique().with_columns(stored=pl.lit(True))
+        places = stored.unique().with_columns(here=pl.lit(True))
+        marked = (
+            frame.select("tenant_id", "event_id", *(pl.col(c).cast(pl.Int64) for c in _PLACE))
+            .join(ids, on=["tenant_id", "event_id"], how="left", maintain_order="left")
+            .join(places, on=["tenant_id", "event_id", *_PLACE], how="left", maintain_order="left")
+        )
+        is_new = marked.get_column("stored").is_null()
+        keep = is_new | marked.get_column("here").fill_null(False)
+        return frame.filter(keep), is_new.filter(keep)
+
+    def _aggregate(self, records: Sequence[Record], counted: pl.DataFrame, table: pa.Table) -> tuple[RangeUpdate, int]:
+        """`BatchHandler._aggregate` on columns: every record advances its partition's range; each
+        (partition, range)'s partials are merged at its last record of the batch."""
+        span = self.ranges.span
+        by_range: dict[tuple[int, int], list[Any]] = {}
+        late = 0
+        if counted.height:
+            read = pl.from_arrow(table)
+            assert isinstance(read, pl.DataFrame)
+            frame = read.with_columns(
+                ts=counted.get_column("ts"),  # the event time at full precision (the table keeps ms)
+                arrival=counted.get_column("arrival"),
+                position=counted.get_column("source_offset"),
+                range_id=counted.get_column("source_offset") // span,
+                zone=zone_column(read.get_column("tenant_id"), self._zones),
+            ).with_columns(late_column(pl.col("ts"), pl.col("arrival"), self._lateness))
+            late = int(frame.get_column("late").sum())
+            by_range = partials(aggregate(frame))
+        update = RangeUpdate()
+        ordered = sorted(records, key=lambda r: (r.partition, r.offset))
+        for i, record in enumerate(ordered):
+            current = self.ranges.advance(record.partition, record.offset, update)
+            nxt = ordered[i + 1] if i + 1 < len(ordered) else None
+            if nxt is None or (nxt.partition, nxt.offset // span) != (record.partition, current.range_id):
+                mine = by_range.pop((record.partition, current.range_id), None)
+                if mine:
+                    self.ranges.add_partials(current, record.partition, mine, update)
+        return update, late
