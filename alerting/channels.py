@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import re
 import smtplib
 import ssl
 import time
@@ -27,6 +26,7 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from guards.outbound import OutboundClient, OutboundError, OutboundRefused, OutboundTimeout
+from schemas.alert_fields import CONTROL
 from schemas.alerts import (
     Channel,
     EmailChannel,
@@ -57,8 +57,6 @@ CATEGORIES: Final = (
     "internal error",
 )
 """How a delivery failed, as the history and test sends report it (never more: no port scanning)."""
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 
 class DeliveryError(RuntimeError):
@@ -162,7 +160,7 @@ def pagerduty_events(channel: PagerDutyChannel, tenant_id: str, notification: No
 
 def header_text(text: str) -> str:
     """A header value without control characters (they would end or forge the header)."""
-    return _CONTROL.sub(" ", text)
+    return CONTROL.sub(" ", text)
 
 
 def email_message(channel: EmailChannel, sender: str, tenant_id: str, notification: Notification) -> EmailMessage:

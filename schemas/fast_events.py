@@ -25,15 +25,11 @@ drift away from it silently.
 from __future__ import annotations
 
 import re
-import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
-from uuid import UUID
+from typing import Annotated, Any, Union, get_args, get_origin
 
-import annotated_types
 import msgspec
 import orjson
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -41,6 +37,7 @@ from pydantic.fields import FieldInfo
 
 from schemas.event_models import EVENT_MODELS, EventBase
 from schemas.events import describe_validation_error, parse_event
+from schemas.fast_types import RAW_SCALAR, constraints_of, msgspec_type, needs_pydantic
 from schemas.types import _require_utc
 
 __all__ = [
@@ -63,124 +60,6 @@ WHOLE_RECORD = -1
 
 #: model_config keys that do not change what validates (anything else must be taught to this module)
 _NEUTRAL_CONFIG = {"extra", "frozen", "use_attribute_docstrings", "title"}
-#: types pydantic parses with its own rules: msgspec reads the raw scalar, pydantic validates it
-_DELEGATED_TYPES: tuple[type, ...] = (datetime, Decimal)
-_RAW_SCALAR = str | int | float
-
-
-# ---- annotation translation (pydantic -> msgspec) ---------------------------------------------------
-
-
-def _constraints(metadata: Sequence[Any]) -> tuple[dict[str, Any], bool]:
-    """msgspec.Meta keyword arguments from pydantic metadata, and whether a validator function is present."""
-    meta: dict[str, Any] = {}
-    has_validator = False
-    for item in metadata:
-        if isinstance(item, FieldInfo):
-            sub, sub_validator = _constraints(item.metadata)
-            meta.update(sub)
-            has_validator |= sub_validator
-        elif isinstance(item, annotated_types.MinLen):
-            meta["min_length"] = item.min_length
-        elif isinstance(item, annotated_types.MaxLen):
-            meta["max_length"] = item.max_length
-        elif isinstance(item, annotated_types.Ge):
-            meta["ge"] = item.ge
-        elif isinstance(item, annotated_types.Le):
-            meta["le"] = item.le
-        elif isinstance(item, annotated_types.Gt):
-            meta["gt"] = item.gt
-        elif isinstance(item, annotated_types.Lt):
-            meta["lt"] = item.lt
-        elif type(item).__name__ in {"StringConstraints", "_PydanticGeneralMetadata", "AllowInfNan"}:
-            for key, value in vars(item).items() if hasattr(item, "__dict__") else _slots(item):
-                if value is None:
-                    continue
-                if key in {"min_length", "max_length", "pattern", "max_digits", "decimal_places"}:
-                    meta[key] = value
-                elif key == "allow_inf_nan":
-                    # JSON cannot carry NaN or an infinity (orjson and msgspec both refuse them): no check needed
-                    continue
-                else:
-                    raise TypeError(f"fast_events cannot mirror the constraint {key}={value!r}")
-        elif type(item).__name__ in {"AfterValidator", "BeforeValidator", "PlainValidator", "WrapValidator"}:
-            has_validator = True
-        else:
-            raise TypeError(f"fast_events cannot mirror the metadata {item!r}")
-    return meta, has_validator
-
-
-def constraints_of(metadata: Sequence[Any]) -> dict[str, Any]:
-    """The constraints (min_length, max_length, pattern, ge, le, max_digits ...) in pydantic field metadata."""
-    return _constraints(metadata)[0]
-
-
-def _slots(item: Any) -> list[tuple[str, Any]]:
-    return [(name, getattr(item, name)) for name in getattr(type(item), "__slots__", ())]
-
-
-def _python_pattern(pattern: str) -> str:
-    """The pydantic (Rust regex) pattern for Python's `re`, which msgspec uses: a final `$` becomes `\\Z`.
-
-    Python's `$` also matches before a trailing newline; Rust's does not ("t1\\n" is not a tenant id).
-    """
-    if pattern.endswith("$") and not pattern.endswith("\\$"):
-        pattern = pattern[:-1] + r"\Z"
-    if "$" in pattern.replace("\\$", "") or "(?" in pattern:
-        raise TypeError(f"fast_events cannot mirror the pattern {pattern!r}")
-    return pattern
-
-
-def _annotated(base: Any, meta: dict[str, Any]) -> Any:
-    if not meta:
-        return base
-    if "pattern" in meta:
-        meta = {**meta, "pattern": _python_pattern(meta["pattern"])}
-    return Annotated[base, msgspec.Meta(**meta)]
-
-
-def _needs_pydantic(annotation: Any, metadata: Sequence[Any]) -> bool:
-    """Whether pydantic's own validator must decide this value (see the module docstring)."""
-    if get_origin(annotation) is Annotated:
-        base, *extra = get_args(annotation)
-        return _needs_pydantic(base, [*metadata, *extra])
-    if _constraints(metadata)[1]:
-        return True
-    if isinstance(annotation, type) and issubclass(annotation, _DELEGATED_TYPES):
-        return True
-    if get_origin(annotation) in (Union, types.UnionType, dict):
-        return any(_needs_pydantic(arg, []) for arg in get_args(annotation))
-    return False
-
-
-def _msgspec_type(annotation: Any, metadata: Sequence[Any] = ()) -> Any:
-    """The msgspec type checking what pydantic checks for `annotation` with field `metadata`."""
-    if get_origin(annotation) is Annotated:
-        base, *extra = get_args(annotation)
-        return _msgspec_type(base, [*metadata, *extra])
-    meta, has_validator = _constraints(metadata)
-    origin = get_origin(annotation)
-    if has_validator or _needs_pydantic(annotation, ()):
-        raise TypeError(f"{annotation!r} must be delegated to pydantic")  # callers check _needs_pydantic first
-    if origin in (Union, types.UnionType):
-        if meta:
-            raise TypeError(f"fast_events cannot mirror constraints {meta} on the union {annotation!r}")
-        return Union[tuple(_msgspec_type(arg) for arg in get_args(annotation))]  # noqa: UP007
-    if origin is Literal:
-        values = get_args(annotation)
-        if meta or any(isinstance(v, bool) or not isinstance(v, str | int) for v in values):
-            raise TypeError(f"fast_events cannot mirror {annotation!r}")
-        return annotation
-    if origin is dict:
-        key, value = get_args(annotation)
-        return _annotated(dict[_msgspec_type(key), _msgspec_type(value)], meta)  # type: ignore[misc]
-    if annotation is type(None):
-        return annotation
-    if annotation in (str, int, float):
-        return _annotated(annotation, meta)
-    if annotation is UUID and not meta:
-        return UUID
-    raise TypeError(f"fast_events cannot mirror the type {annotation!r}")
 
 
 # ---- Struct derivation --------------------------------------------------------------------------------
@@ -269,11 +148,11 @@ def _record_type(model: type[EventBase]) -> type[msgspec.Struct]:
         if name == TAG:
             continue
         annotation = _field_annotation(info)
-        if _needs_pydantic(annotation, ()):
+        if needs_pydantic(annotation, ()):
             adapters[name] = _converter(annotation)
-            ms_type: Any = _RAW_SCALAR
+            ms_type: Any = RAW_SCALAR
         else:
-            ms_type = _msgspec_type(annotation)
+            ms_type = msgspec_type(annotation)
         if info.default_factory is not None:
             default: Any = msgspec.field(default_factory=info.default_factory)  # type: ignore[arg-type]
             fields.append((name, ms_type, default))
