@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import polars as pl
@@ -33,17 +33,14 @@ from processors.columnar_rollups import aggregate, late_column, partials
 from processors.columnar_windows import zone_column
 from processors.dedup import stored_ids_sql
 from processors.event_frame import event_frame, events_table
-from processors.pipeline import Handled, SendDead, ZoneLookup
+from processors.pipeline import BatchHandler, Handled
 from processors.price_table import PriceTable
-from processors.pricing import PriceBook
-from processors.ranges import RangeBook, RangeUpdate
-from processors.rows import MAX_AHEAD, Batch, DeadLetter, OverrideLookup, Record
-from processors.sink import EventSink
+from processors.ranges import RangeUpdate
+from processors.rows import MAX_AHEAD, Batch, DeadLetter, Record
 from processors.windows import rollup_row
 from schemas.ddl import EVENTS_TABLE
 from schemas.fast_events import decode_batch
 from schemas.records import FramingError, split_events
-from storage import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -79,34 +76,13 @@ class _Expanded:
             slot += n
 
 
-class ColumnarBatchHandler:
+class ColumnarBatchHandler(BatchHandler):
     """`BatchHandler`'s contract (same constructor, `handle`, `ranges`), computed on columns."""
 
-    def __init__(
-        self,
-        warehouse: Warehouse,
-        events_sink: EventSink,
-        rollups_sink: EventSink,
-        database: str,
-        send_dead: SendDead,
-        overrides: OverrideLookup,
-        zones: ZoneLookup,
-        retention: timedelta,
-        lateness: timedelta,
-        range_span: int,
-    ) -> None:
-        self._warehouse = warehouse
-        self._events = events_sink
-        self._rollups = rollups_sink
-        self._database = database
-        self._events_table = f"{database}.{EVENTS_TABLE}"
-        self._send_dead = send_dead
-        self._overrides = overrides
-        self._zones = zones
-        self._retention = retention
-        self._lateness = lateness
-        self._prices = PriceTable(PriceBook())
-        self.ranges = RangeBook(range_span)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._events_table = f"{self._database}.{EVENTS_TABLE}"
+        self._prices = PriceTable(self._book)  # prices through the same book (its caps and caches)
 
     async def handle(self, records: Sequence[Record], now: datetime) -> Handled:
         """Store one batch; returns once rows, rollups and dead letters are durable."""
@@ -119,7 +95,7 @@ class ColumnarBatchHandler:
             stored = table.filter(pa.array(new.to_numpy()))
             await self._events.retrying(lambda: self._warehouse.insert_arrow(self._events_table, stored))
             self._events.rows_written += stored.num_rows
-        update, late = self._aggregate(records, counted, table)
+        update, late = self._aggregate_columns(records, counted, table)
         await self._rollups.write([rollup_row(key, agg, p, r, v) for (p, r, key), (agg, v) in update.touched.items()])
         batch.dead = [letter for _, letter in sorted(dead, key=lambda d: d[0])]
         for letter in batch.dead:
@@ -239,7 +215,9 @@ class ColumnarBatchHandler:
         keep = is_new | marked.get_column("here").fill_null(False)
         return frame.filter(keep), is_new.filter(keep)
 
-    def _aggregate(self, records: Sequence[Record], counted: pl.DataFrame, table: pa.Table) -> tuple[RangeUpdate, int]:
+    def _aggregate_columns(
+        self, records: Sequence[Record], counted: pl.DataFrame, table: pa.Table
+    ) -> tuple[RangeUpdate, int]:
         """`BatchHandler._aggregate` on columns: every record advances its partition's range; each
         (partition, range)'s partials are merged at its last record of the batch."""
         span = self.ranges.span
