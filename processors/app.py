@@ -127,9 +127,13 @@ def create_app(
             generation = app.consumer_generation_id
             events = [ev for ev in taken if ev.message.generation_id == generation]
             first: dict[int, int] = {}
+            batched: set[int] = set()
             for ev in events:
-                first.setdefault(ev.message.partition, ev.message.offset)
-            for partition, offset in handler.ranges.realign(first).items():
+                if ev.message.partition not in first:
+                    first[ev.message.partition] = ev.message.offset
+                    if format_of(ev.message.headers) is not None:
+                        batched.add(ev.message.partition)
+            for partition, offset in handler.ranges.realign(first, batched).items():
                 await app.consumer.seek(TP(settings.events_topic, partition), offset)
                 pending[partition].clear()
                 events = [ev for ev in events if ev.message.partition != partition]

@@ -29,16 +29,17 @@ import polars as pl
 import pyarrow as pa  # type: ignore[import-untyped]
 
 from processors import metrics
-from processors.columnar_rollups import aggregate, late_column, partials
+from processors.columnar_rollups import ColumnarAggregation, late_column
 from processors.columnar_windows import zone_column
 from processors.dedup import stored_ids_sql
 from processors.event_frame import event_frame, events_table
 from processors.pipeline import BatchHandler, Handled
 from processors.price_table import PriceTable
-from processors.ranges import RangeUpdate
+from processors.ranges import RECORD_RANGES, RangeUpdate
 from processors.rows import MAX_AHEAD, Batch, DeadLetter, Record
 from processors.windows import rollup_row
 from schemas.ddl import EVENTS_TABLE
+from schemas.rollups import ROLLUPS_TABLE
 from schemas.fast_events import decode_batch
 from schemas.records import FramingError, split_events
 
@@ -82,6 +83,8 @@ class ColumnarBatchHandler(BatchHandler):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._events_table = f"{self._database}.{EVENTS_TABLE}"
+        self._rollups_table = f"{self._database}.{ROLLUPS_TABLE}"
+        self._columnar = ColumnarAggregation()
         self._prices = PriceTable(self._book)  # prices through the same book (its caps and caches)
 
     async def handle(self, records: Sequence[Record], now: datetime) -> Handled:
@@ -95,7 +98,10 @@ class ColumnarBatchHandler(BatchHandler):
             stored = table.filter(pa.array(new.to_numpy()))
             await self._events.retrying(lambda: self._warehouse.insert_arrow(self._events_table, stored))
             self._events.rows_written += stored.num_rows
-        update, late = self._aggregate_columns(records, counted, table)
+        update, late, complete = self._aggregate_columns(records, counted, table)
+        if complete is not None and complete.num_rows:
+            await self._rollups.retrying(lambda: self._warehouse.insert_arrow(self._rollups_table, complete))
+            self._rollups.rows_written += complete.num_rows
         await self._rollups.write([rollup_row(key, agg, p, r, v) for (p, r, key), (agg, v) in update.touched.items()])
         batch.dead = [letter for _, letter in sorted(dead, key=lambda d: d[0])]
         for letter in batch.dead:
@@ -139,6 +145,7 @@ class ColumnarBatchHandler(BatchHandler):
             source_partition=pl.Series([r.partition for r in records], dtype=pl.UInt32).gather(rec),
             source_offset=pl.Series([r.offset for r in records], dtype=pl.UInt64).gather(rec),
             source_index=pl.Series(cut.index, dtype=pl.UInt32).gather(where),
+            batched=pl.Series(batched, dtype=pl.Boolean).gather(rec),
         )
         too_old = pl.col("ts") < pl.col("at") - pl.lit(self._retention)
         days = self._retention.days
@@ -217,31 +224,46 @@ class ColumnarBatchHandler(BatchHandler):
 
     def _aggregate_columns(
         self, records: Sequence[Record], counted: pl.DataFrame, table: pa.Table
-    ) -> tuple[RangeUpdate, int]:
-        """`BatchHandler._aggregate` on columns: every record advances its partition's range; each
-        (partition, range)'s partials are merged at its last record of the batch."""
+    ) -> tuple[RangeUpdate, int, pa.Table | None]:
+        """`BatchHandler._aggregate` on columns: every record advances its partition's range. A batch
+        record's keys are a whole range: written straight from the group-by as Arrow rows (returned);
+        each single-event range's partials are merged at its last record of the batch."""
         span = self.ranges.span
         by_range: dict[tuple[int, int], list[Any]] = {}
-        late = 0
+        late, complete = 0, None
         if counted.height:
             read = pl.from_arrow(table)
             assert isinstance(read, pl.DataFrame)
+            offset = counted.get_column("source_offset")
             frame = read.with_columns(
                 ts=counted.get_column("ts"),  # the event time at full precision (the table keeps ms)
                 arrival=counted.get_column("arrival"),
-                position=counted.get_column("source_offset"),
-                range_id=counted.get_column("source_offset") // span,
+                position=offset,
+                range_id=pl.when(counted.get_column("batched")).then(offset + RECORD_RANGES).otherwise(offset // span),
                 zone=zone_column(read.get_column("tenant_id"), self._zones),
             ).with_columns(late_column(pl.col("ts"), pl.col("arrival"), self._lateness))
             late = int(frame.get_column("late").sum())
-            by_range = partials(aggregate(frame))
+            grouped = self._columnar.aggregate(frame)
+            whole = pl.col("range_id") >= RECORD_RANGES
+            if self._columnar.complete():
+                complete = self._columnar.rows(grouped.filter(whole))
+                grouped = grouped.filter(~whole)
+            by_range = self._columnar.partials(grouped)
         update = RangeUpdate()
         ordered = sorted(records, key=lambda r: (r.partition, r.offset))
         for i, record in enumerate(ordered):
-            current = self.ranges.advance(record.partition, record.offset, update)
+            current = self.ranges.advance(record.partition, record.offset, update, record.format is not None)
             nxt = ordered[i + 1] if i + 1 < len(ordered) else None
-            if nxt is None or (nxt.partition, nxt.offset // span) != (record.partition, current.range_id):
+            if (
+                nxt is None
+                or nxt.format is not None
+                or (nxt.partition, nxt.offset // span)
+                != (
+                    record.partition,
+                    current.range_id,
+                )
+            ):
                 mine = by_range.pop((record.partition, current.range_id), None)
                 if mine:
                     self.ranges.add_partials(current, record.partition, mine, update)
-        return update, late
+        return update, late, complete

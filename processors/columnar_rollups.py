@@ -32,11 +32,13 @@ from datetime import timedelta
 from typing import Any
 
 import polars as pl
+import pyarrow as pa  # type: ignore[import-untyped]
 
 from processors.columnar_windows import from_us, window_starts
 from processors.windows import AGGREGATION, Agg, Aggregation, Key
+from schemas.arrow import TABLE_SCHEMAS, arrow_table
 from schemas.registry import SLOTS, Columnar, Measure
-from schemas.rollups import GRANULARITIES
+from schemas.rollups import GRANULARITIES, ROLLUPS_TABLE
 
 __all__ = ["ColumnarAggregation", "Ordered", "Partial", "aggregate", "late_column", "partials"]
 
@@ -240,6 +242,70 @@ class ColumnarAggregation:
             times, latest = grouped[f"{c}_t"].to_list(), grouped[f"{c}_v"].to_list()
             return [None if v is None else (t, v) for t, v in zip(times, latest, strict=True)]
         return grouped[c].to_list()
+
+    def complete(self) -> bool:
+        """Whether `rows` can write every measure of the registry (not `last`: stored as a tuple)."""
+        return all(m.merge != "last" for _, m, _ in self._measures)
+
+    def rows(self, grouped: pl.DataFrame) -> pa.Table:
+        """`aggregate`'s rows as the rollups table's Arrow batch, each partial taken as a whole range's
+        aggregate (a batch record's own range: `processors.ranges`), as `rollup_row` writes it: float sums
+        and custom measures added in event order from zero, distinct hashes unique, buckets as one array."""
+        schema = TABLE_SCHEMAS[ROLLUPS_TABLE]
+        columns: dict[str, Any] = {
+            "tenant_id": grouped["tenant_id"],
+            "granularity": grouped["granularity"],
+            "window_start": grouped["window_start"] // 1_000_000,  # µs -> DateTime seconds
+            "type": grouped["key_type"],
+            **{slot: grouped[slot] for slot in SLOTS},
+            "domain": grouped["domain"],
+            "source_partition": grouped["source_partition"],
+            "range_id": grouped["range_id"],
+            "version": grouped["version"],
+        }
+        for _, m, c in self._measures:
+            column = grouped[c] if c in grouped.columns else None
+            if _is_float(m):
+                assert column is not None
+                columns[m.name] = column.list.eval(pl.element().cum_sum()).list.last().fill_null(0.0)
+            elif m.merge == "sum_array":
+                columns[m.name] = grouped.select(pl.concat_list(f"{c}_{b}" for b in range(m.size))).to_series()
+            elif m.merge == "sum_map":
+                columns[m.name] = _map_sums(grouped, c)
+            else:
+                assert column is not None
+                columns[m.name] = column
+        return arrow_table(schema, {k: v if isinstance(v, pa.Array) else v.to_arrow() for k, v in columns.items()})
+
+
+def _map_sums(grouped: pl.DataFrame, c: str) -> pa.Array:
+    """Per row, the sums of a custom-measure column's contributions (lists of maps) as an Arrow map:
+    each name's values added in event order (`cum_sum`), names in order of first appearance."""
+    entries = (
+        grouped.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row"), pl.col(c))
+        .explode(c)
+        .drop_nulls(c)
+        .with_columns(pl.col(c).map.entries())
+        .explode(c)
+        .drop_nulls(c)
+        .unnest(c)
+    )
+    sums = entries.group_by("_row", "key", maintain_order=True).agg(pl.col("value").cum_sum().last())
+    per_row = sums.group_by("_row", maintain_order=True).agg(pl.struct("key", "value").alias(c))
+    pairs = (
+        pl.DataFrame({"_row": pl.int_range(grouped.height, dtype=pl.UInt32, eager=True)})
+        .join(per_row, on="_row", how="left", maintain_order="left")
+        .get_column(c)
+        .to_arrow()
+    )
+    pairs = pairs.fill_null(pa.scalar([], pairs.type)) if pairs.null_count else pairs
+    kind = pa.map_(pa.string(), pa.float64())
+    return pa.MapArray.from_arrays(
+        pairs.offsets.cast(pa.int32()),
+        pairs.values.field("key").cast(pa.string()),
+        pairs.values.field("value").cast(pa.float64()),
+        type=kind,
+    )
 
 
 _DEFAULT: dict[int, ColumnarAggregation] = {}

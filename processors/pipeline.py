@@ -125,7 +125,7 @@ class BatchHandler:
                 by_record.setdefault((row["source_partition"], row["source_offset"]), []).append((row, ts, arrival))
         update, late = RangeUpdate(), 0
         for record in sorted(records, key=lambda r: (r.partition, r.offset)):
-            current = self.ranges.advance(record.partition, record.offset, update)
+            current = self.ranges.advance(record.partition, record.offset, update, record.format is not None)
             for row, ts, arrival in by_record.get((record.partition, record.offset), ()):
                 zone = self._zones(row["tenant_id"])
                 if arrival is not None and arrival - ts > self._lateness:

@@ -2,24 +2,31 @@
 
 An event's place in the stream is (partition, offset, index): a record may carry many events
 (schemas.records), the index is the event's position in its record (0 for a single-event record).
-Each Kafka partition is cut into fixed offset ranges of *records*, `range_id = offset // span`: all
-events of a record belong to its record's range. For the open range of each partition the worker
-keeps the aggregates of the events read so far and, after each batch, upserts every key the batch
-touched as one row per (key, partition, range_id) with `version` = the offset of the record of the
-key's last event so far (ReplacingMergeTree keeps the highest version).
+A rollup row is the aggregate of one key over the events of one *range* of one partition, with
+`version` = the offset of the record of the key's last event in it (ReplacingMergeTree keeps the
+highest version). Two kinds of range:
+
+- **A batch record is a range of its own** (`range_id = RECORD_RANGES | offset`): all its events are
+  read together, so its rows are complete once written, it is acked at once (unless an open range of
+  single-event records below holds the ack back) and nothing of it stays in memory.
+- **Single-event records** are cut into fixed offset ranges, `range_id = offset // span` (batch
+  records inside that span are not part of it). For the open range of each partition the worker keeps
+  the aggregates of the events read so far and, after each batch, upserts every key the batch touched
+  with the whole range so far.
 
 Why this is exact:
 - A record is the unit of reading: a batch always holds whole records (the agent never cuts one),
   and every event of a record is added before the batch's rows are written. So a row of version v
   holds exactly the key's counted events of its range in records at offsets <= v — all of record
   v's, in index order — and two rows of the same version hold the same events. The index orders
-  events inside a record but needs no place in the version (no `offset * 2**16 + index`): versions
-  stay the record offsets they always were, so rows written before batch records existed compare
-  correctly with new ones, and the UInt64 version has no bound below the offsets'.
-- Records are acked only once their range is complete (a record of a later range was read), so
-  the committed offset is always a range boundary, and a restarted or newly assigned worker
-  re-reads a range from its start — every event of each record again: it recomputes the same
-  aggregate from the same events and writes it with a version at least as high.
+  events inside a record but needs no place in the version: versions stay record offsets, so rows
+  written before batch records existed compare correctly with new ones.
+- A single-event range is acked only once it is complete (a record of a later range was read), so
+  a committed offset never lies after the first record of an open single-event range; a worker
+  starting at a single-event record re-reads its range from the range start (`realign`), a worker
+  starting at a batch record starts there (that record is a whole range, and no single-event record
+  of its span before it can be unacked). A gap or a re-read goes back to where the open range, or
+  the re-read offset's range, starts. So every pass rebuilds a range from its first record.
 - Which events count is the same in every pass: an event counts when its id was first stored from
   this very (partition, offset, index); other copies of the id do not (processors.dedup); the
   framing cuts a record's value the same way every time; lateness is measured on the record's
@@ -29,11 +36,14 @@ So the highest version of a row is always the most complete, and no event is cou
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from processors.windows import Agg, Key
+
+RECORD_RANGES: Final = 1 << 63
+"""The `range_id` bit of a batch record's own range (`RECORD_RANGES | offset`): never a span's range id."""
 
 
 @dataclass(slots=True)
@@ -60,51 +70,69 @@ class RangeUpdate:
 
 
 class RangeBook:
-    """The open range of every partition this worker reads."""
+    """The open single-event range and the last record read of every partition this worker reads."""
 
     def __init__(self, span: int) -> None:
         if span < 1:
             raise ValueError("span must be at least 1")
         self.span = span
         self._open: dict[int, OpenRange] = {}
+        self._last: dict[int, int] = {}
         self._sought: set[tuple[int, int]] = set()
 
-    def realign(self, first_offsets: dict[int, int]) -> dict[int, int]:
+    def realign(self, first_offsets: dict[int, int], batched: Collection[int] = ()) -> dict[int, int]:
         """Partitions that must be read again from an earlier offset before this batch counts.
 
-        A range may only be built from its first offset on. Given each partition's first offset in
-        a batch, returns partition -> offset to seek to when the batch would start a range in the
-        middle (a fresh start or a replay at a mid-range offset) or skip records of the open range
-        (a gap: records lost between batches, e.g. an agent restart). Each (partition, offset) is
-        sought once: if the log no longer holds the range start (retention), the range is built
-        from what remains. The state of a realigned partition is dropped.
+        A range may only be built from its first record. Given each partition's first offset in a
+        batch (and the partitions whose first record is a batch record), returns partition -> offset
+        to seek to when the batch would:
+        - start a single-event range in the middle (a fresh start or a re-read at a mid-range offset):
+          to the start of its range (a fresh start at a batch record needs none: it is a range);
+        - skip records (a gap, e.g. an agent restart): to the open single-event range's start, or to
+          the first record not read.
+        Each (partition, offset) is sought once: if the log no longer holds it (retention,
+        compaction), the range is built from what remains. The state of a realigned partition is dropped.
         """
         seek: dict[int, int] = {}
         for partition, offset in first_offsets.items():
-            current = self._open.get(partition)
-            if current is not None and offset == current.last_offset + 1:
+            last = self._last.get(partition)
+            if last is not None and offset == last + 1:
                 self._sought = {s for s in self._sought if s[0] != partition}  # progress: seeks may repeat
                 continue  # contiguous: the common case
-            if current is not None and offset > current.last_offset + 1:
-                target = current.range_id * self.span  # a gap: rebuild the open range from its start
-            else:
-                target = offset - offset % self.span  # a (re)start: from the start of its range
+            current = self._open.get(partition)
+            if last is not None and offset > last + 1:  # a gap
+                target = current.range_id * self.span if current is not None else last + 1
+            elif last is None and partition in batched:
+                target = offset
+            else:  # a (re)start: from the start of its range
+                target = offset - offset % self.span
             if target != offset and (partition, target) not in self._sought:
                 self._sought.add((partition, target))
                 self._open.pop(partition, None)
+                self._last.pop(partition, None)
                 seek[partition] = target
         return seek
 
-    def advance(self, partition: int, offset: int, update: RangeUpdate) -> OpenRange:
-        """The open range for a record at (partition, offset), opening or restarting it as needed."""
-        range_id = offset // self.span
+    def advance(self, partition: int, offset: int, update: RangeUpdate, batched: bool = False) -> OpenRange:
+        """The range of the record at (partition, offset): a batch record's own (`batched`), or the
+        partition's open single-event range, opening or restarting it as needed."""
+        last = self._last.get(partition)
         current = self._open.get(partition)
-        if current is not None and offset <= current.last_offset:  # read again: start over from here
+        if last is not None and offset <= last:  # read again: start over from here
             update.restarted.add(partition)
             current = None
-        if current is None or current.range_id != range_id:
-            if current is not None and range_id > current.range_id:
-                update.ack_below[partition] = range_id * self.span
+            self._open.pop(partition, None)
+        self._last[partition] = offset
+        range_id = offset // self.span
+        if current is not None and current.range_id != range_id:  # a record of a later range: complete
+            del self._open[partition]
+            update.ack_below[partition] = range_id * self.span if not batched else offset + 1
+            current = None
+        if batched:
+            if current is None:  # no open single-event range below: acked once stored
+                update.ack_below[partition] = offset + 1
+            return OpenRange(RECORD_RANGES | offset, offset)
+        if current is None:
             current = self._open[partition] = OpenRange(range_id, offset)
         current.last_offset = offset
         return current

@@ -12,6 +12,7 @@ import orjson
 import pyarrow as pa  # type: ignore[import-untyped]
 
 from processors.pipeline import BatchHandler
+from processors.ranges import RECORD_RANGES
 from processors.rows import DeadLetter, Record
 from processors.sink import EventSink
 from schemas.ddl import ch_datetime64
@@ -49,8 +50,9 @@ class MemoryWarehouse:
                 self.rollups[key] = row
 
     async def insert_arrow(self, table: str, data: pa.Table) -> None:
-        """An Arrow batch stored as the row path's rows would be (DateTime64(3) as text, maps as dicts)."""
-        await self.insert(table, [arrow_row(row) for row in data.to_pylist()])
+        """An Arrow batch stored as the row path's rows would be (DateTime64(3) and DateTime as text, maps as dicts)."""
+        seconds = {f.name for f in data.schema if pa.types.is_timestamp(f.type) and f.type.unit == "s"}
+        await self.insert(table, [arrow_row(row, seconds) for row in data.to_pylist()])
 
     async def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         assert params is not None and "event_ids" in sql
@@ -75,12 +77,12 @@ class MemoryWarehouse:
         return sum((r[measure] for r in rows), Decimal(0) if measure == "cost_usd" else 0)
 
 
-def arrow_row(row: Mapping[str, Any]) -> dict[str, Any]:
-    """One row of an Arrow batch as the row path builds it (`processors.rows.event_row`)."""
+def arrow_row(row: Mapping[str, Any], seconds: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
+    """One row of an Arrow batch as the row path builds it (`processors.rows.event_row`, `rollup_row`)."""
     out: dict[str, Any] = {}
     for name, value in row.items():
         if isinstance(value, datetime):
-            value = ch_datetime64(value)
+            value = value.strftime("%Y-%m-%d %H:%M:%S") if name in seconds else ch_datetime64(value)
         elif isinstance(value, list) and name in ("properties", "dimensions", "measures"):
             value = dict(value)
         out[name] = value
@@ -191,9 +193,11 @@ async def test_batch_and_single_event_records_on_one_partition_replayed_after_a_
     first = _handler(warehouse, dead, span=4)
     await first.handle(log[:2], NOW)
     handled = await first.handle(log[2:5], NOW)
-    assert handled.update.ack_below == {0: 4}
-    # dies after storing offset 4's events; the next worker re-reads from the committed boundary 4
+    assert handled.update.ack_below == {0: 5}  # the batch record at 4 closed range 0 and is a range itself
+    # dies after storing offset 4's events; the next worker starts at the committed offset 5, a single-event
+    # record mid-range: it goes back to the range start 4 and reads from there
     second = _handler(warehouse, dead, span=4)
+    assert second.ranges.realign({0: 5}) == {0: 4}
     await second.handle(log[4:5], NOW)
     await second.handle(log[5:], NOW)
     await second.handle(log, NOW)  # and a deep replay from 0, in one batch
@@ -212,8 +216,10 @@ async def test_rollup_versions_are_the_offset_of_the_last_record() -> None:
     handler = _handler(warehouse, dead, span=10)
     calls = [llm_call("acme", NOW - timedelta(minutes=1)) for _ in range(3)]
     await handler.handle([Record(b"acme", orjson.dumps(calls[0]), 0, 5, NOW), _batch(calls[1:], 6)], NOW)
-    (day,) = [r for r in warehouse.rollups.values() if r["granularity"] == "day"]
-    assert (day["events"], day["version"], day["range_id"]) == (3, 6, 0)
+    days = sorted(
+        (r["range_id"], r["events"], r["version"]) for r in warehouse.rollups.values() if r["granularity"] == "day"
+    )
+    assert days == [(0, 1, 5), (RECORD_RANGES | 6, 2, 6)]  # the batch record at 6 is a range of its own
 
 
 async def test_a_bad_event_of_a_batch_record_is_dead_lettered_alone_and_the_rest_stored() -> None:

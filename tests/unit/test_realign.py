@@ -47,3 +47,35 @@ def test_after_progress_the_same_seek_may_happen_again() -> None:
     assert book.realign({0: 6}) == {}  # contiguous progress forgets the earlier seek
     _read(book, 0, range(6, 8))
     assert book.realign({0: 3}) == {0: 0}
+
+
+def _read_batches(book: RangeBook, partition: int, offsets: range) -> None:
+    update = RangeUpdate()
+    for offset in offsets:
+        book.advance(partition, offset, update, batched=True)
+
+
+def test_a_fresh_start_at_a_batch_record_needs_no_seek_a_single_event_record_does() -> None:
+    book = RangeBook(10)
+    assert book.realign({0: 17, 1: 17}, batched={0}) == {1: 10}
+
+
+def test_a_gap_after_batch_records_goes_back_to_the_first_record_not_read() -> None:
+    book = RangeBook(10)
+    _read_batches(book, 0, range(10, 14))
+    assert book.realign({0: 17}, batched={0}) == {0: 14}
+    assert book.realign({0: 17}, batched={0}) == {}  # the log no longer holds 14..16: go on
+
+
+def test_a_gap_with_an_open_single_event_range_rebuilds_it_from_its_start() -> None:
+    book = RangeBook(10)
+    _read(book, 0, range(11, 13))
+    _read_batches(book, 0, range(13, 15))
+    assert book.realign({0: 18}, batched={0}) == {0: 10}
+
+
+def test_a_re_read_batch_record_goes_back_to_its_range_start() -> None:
+    book = RangeBook(10)
+    _read(book, 0, range(10, 13))
+    _read_batches(book, 0, range(13, 16))
+    assert book.realign({0: 14}, batched={0}) == {0: 10}  # single-event records 10..12 are rebuilt too
