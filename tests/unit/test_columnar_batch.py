@@ -232,15 +232,15 @@ async def test_the_streams_exercise_every_case() -> None:
     assert late > 0 and replayed > 0
 
 
-def test_the_worker_path_setting_defaults_to_rows_and_refuses_other_values(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_worker_path_setting_defaults_to_columnar_and_refuses_other_values(monkeypatch: pytest.MonkeyPatch) -> None:
     from pydantic import ValidationError
 
     from processors.settings import WorkerSettings
 
     monkeypatch.delenv("TALLY_WORKER_PATH", raising=False)
-    assert WorkerSettings().worker_path == "rows"
-    monkeypatch.setenv("TALLY_WORKER_PATH", "columnar")
     assert WorkerSettings().worker_path == "columnar"
+    monkeypatch.setenv("TALLY_WORKER_PATH", "rows")
+    assert WorkerSettings().worker_path == "rows"
     monkeypatch.setenv("TALLY_WORKER_PATH", "vectorised-please")
     with pytest.raises(ValidationError, match="worker_path"):
         WorkerSettings()
