@@ -29,17 +29,17 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from slice import events as slice_events  # noqa: E402
+from slice import events as slice_events
 
-from deploy.chaos_workload import topic_records  # noqa: E402
-from processors.columnar_batch import ColumnarBatchHandler  # noqa: E402
-from processors.pipeline import BatchHandler, whole_record_batches  # noqa: E402
-from processors.rows import DeadLetter, Record  # noqa: E402
-from processors.sink import EventSink  # noqa: E402
-from schemas.ddl import render_ddl  # noqa: E402
-from schemas.records import format_of  # noqa: E402
-from schemas.rollups import render_rollup_ddl  # noqa: E402
-from storage.chdb_store import ChdbWarehouse  # noqa: E402
+from deploy.chaos_workload import topic_records
+from processors.columnar_batch import ColumnarBatchHandler
+from processors.pipeline import BatchHandler, whole_record_batches
+from processors.rows import DeadLetter, Record
+from processors.sink import EventSink
+from schemas.ddl import render_ddl
+from schemas.records import format_of
+from schemas.rollups import render_rollup_ddl
+from storage.chdb_store import ChdbWarehouse
 
 DB = "bench"
 UTC_ZONE = ZoneInfo("UTC")
@@ -149,7 +149,7 @@ def main() -> None:
     formed = records(args.events, args.single)
     batches = [list(b) for b in whole_record_batches(formed, args.batch)]
     kind = "single-event" if args.single else "batch"
-    print(f"{args.events:,} events in {len(formed):,} {kind} records, {len(batches)} batches of <= {args.batch:,} events")
+    print(f"{args.events:,} events in {len(formed):,} {kind} records, {len(batches)} batches of <= {args.batch:,}")
     results: dict[str, float] = {}
     stages = Stages()
     for path in ("columnar", "rows"):

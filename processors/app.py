@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -15,7 +17,7 @@ from faust.types import TP
 
 from processors.alerts.service import CHECK_SECONDS, AlertService
 from processors.columnar_batch import ColumnarBatchHandler
-from processors.pipeline import BatchHandler, whole_record_batches
+from processors.pipeline import BatchHandler, Handled, whole_record_batches
 from processors.rows import DeadLetter, Record
 from processors.settings import WorkerSettings
 from processors.sink import EventSink
@@ -120,41 +122,68 @@ def create_app(
 
     @app.agent(events_topic)
     async def price_and_store(stream: Any) -> None:
-        # Records are acked only once their offset range is complete and stored (processors.ranges).
+        # Records are acked only once their range is complete and stored (processors.ranges). A batch is
+        # prepared (decoded, priced, aggregated: CPU) while the one before is being written (the engine
+        # works on its own thread, or the server): at most one write in flight, batches written in order.
         pending: dict[int, list[Any]] = defaultdict(list)
-        async for taken in stream.noack_take(settings.batch_max_records, within=settings.batch_seconds):
-            # records fetched before a rebalance belong to the old assignment: they come back
-            generation = app.consumer_generation_id
-            events = [ev for ev in taken if ev.message.generation_id == generation]
-            first: dict[int, int] = {}
-            batched: set[int] = set()
-            for ev in events:
-                if ev.message.partition not in first:
-                    first[ev.message.partition] = ev.message.offset
-                    if format_of(ev.message.headers) is not None:
-                        batched.add(ev.message.partition)
-            for partition, offset in handler.ranges.realign(first, batched).items():
-                await app.consumer.seek(TP(settings.events_topic, partition), offset)
-                pending[partition].clear()
-                events = [ev for ev in events if ev.message.partition != partition]
-            if not events:
-                continue
-            records = [_record(ev.message) for ev in events]
-            start = 0
-            for part in whole_record_batches(records, settings.batch_max):  # bounded batches of whole records
-                part_events, start = events[start : start + len(part)], start + len(part)
-                handled = await handler.handle(part, clock())
-                if alerts is not None:
-                    alerts.changed()
-                for partition in handled.update.restarted:
-                    pending[partition].clear()  # read again from an earlier offset: those will come back
-                for ev in part_events:
-                    pending[ev.message.partition].append(ev)
-                for partition, below in handled.update.ack_below.items():
-                    done = [ev for ev in pending[partition] if ev.message.offset < below]
-                    pending[partition] = [ev for ev in pending[partition] if ev.message.offset >= below]
-                    for ev in done:
-                        await stream.ack(ev)
+        in_flight: tuple[asyncio.Future[Handled], list[Any]] | None = None
+
+        async def finish() -> None:
+            nonlocal in_flight
+            if in_flight is None:
+                return
+            written, part_events = in_flight
+            in_flight = None
+            handled = await written
+            for partition in handled.update.restarted:
+                pending[partition].clear()  # read again from an earlier offset: those will come back
+            for ev in part_events:
+                pending[ev.message.partition].append(ev)
+            for partition, below in handled.update.ack_below.items():
+                done = [ev for ev in pending[partition] if ev.message.offset < below]
+                pending[partition] = [ev for ev in pending[partition] if ev.message.offset >= below]
+                for ev in done:
+                    await stream.ack(ev)
+
+        async def write(prepared: Any) -> Handled:
+            handled = await handler.store(prepared)
+            if alerts is not None:
+                alerts.changed()  # as soon as it is stored: the next take may be a while
+            return handled
+
+        try:
+            async for taken in stream.noack_take(settings.batch_max_records, within=settings.batch_seconds):
+                # records fetched before a rebalance belong to the old assignment: they come back
+                generation = app.consumer_generation_id
+                events = [ev for ev in taken if ev.message.generation_id == generation]
+                first: dict[int, int] = {}
+                batched: set[int] = set()
+                for ev in events:
+                    if ev.message.partition not in first:
+                        first[ev.message.partition] = ev.message.offset
+                        if format_of(ev.message.headers) is not None:
+                            batched.add(ev.message.partition)
+                seeks = handler.ranges.realign(first, batched)
+                if seeks:
+                    await finish()  # its acks land before the sought partitions' pending acks are dropped
+                for partition, offset in seeks.items():
+                    await app.consumer.seek(TP(settings.events_topic, partition), offset)
+                    pending[partition].clear()
+                    events = [ev for ev in events if ev.message.partition != partition]
+                if not events:
+                    await finish()
+                    continue
+                records = [_record(ev.message) for ev in events]
+                start = 0
+                for part in whole_record_batches(records, settings.batch_max):  # bounded batches of whole records
+                    part_events, start = events[start : start + len(part)], start + len(part)
+                    prepared = await handler.prepare(part, clock())
+                    await finish()
+                    in_flight = (asyncio.ensure_future(write(prepared)), part_events)
+        finally:
+            if in_flight is not None:  # stopping (rebalance, shutdown): let the write land, ack nothing more
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(in_flight[0])
 
     if alerts is not None:
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -39,9 +40,9 @@ from processors.ranges import RECORD_RANGES, RangeUpdate
 from processors.rows import MAX_AHEAD, Batch, DeadLetter, Record
 from processors.windows import rollup_row
 from schemas.ddl import EVENTS_TABLE
-from schemas.rollups import ROLLUPS_TABLE
 from schemas.fast_events import decode_batch
 from schemas.records import FramingError, split_events
+from schemas.rollups import ROLLUPS_TABLE
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,21 @@ class _Expanded:
             slot += n
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A batch ready to be written (`ColumnarBatchHandler.prepare`)."""
+
+    handled: Handled
+    events: pa.Table | None
+    """The new raw rows (None: none)."""
+    rollups: pa.Table | None
+    """Rollup rows of the batch records' own ranges."""
+    rows: list[dict[str, Any]]
+    """Rollup rows of the single-event ranges the batch touched, as of its last record."""
+    counts: tuple[int, int, int]
+    """(new, duplicates of stored events, replayed) events."""
+
+
 class ColumnarBatchHandler(BatchHandler):
     """`BatchHandler`'s contract (same constructor, `handle`, `ranges`), computed on columns."""
 
@@ -86,36 +102,54 @@ class ColumnarBatchHandler(BatchHandler):
         self._rollups_table = f"{self._database}.{ROLLUPS_TABLE}"
         self._columnar = ColumnarAggregation()
         self._prices = PriceTable(self._book)  # prices through the same book (its caps and caches)
+        self._unstored: pl.DataFrame | None = None  # the last prepared batch's new events (maybe in flight)
 
     async def handle(self, records: Sequence[Record], now: datetime) -> Handled:
         """Store one batch; returns once rows, rollups and dead letters are durable."""
+        return await self.store(await self.prepare(records, now))
+
+    async def prepare(self, records: Sequence[Record], now: datetime) -> Prepared:
+        """Everything but the writes: decoded, priced, classified, aggregated into the ranges, the rows
+        ready. Batches are prepared and stored in order, and one batch may be prepared while the one
+        before is being stored: its new events count as stored for this batch's classification."""
         batch = Batch()
         frame, dead = self._events_of(records, now, batch)
         counted, new = await self._classify(frame)
         stamp = now.replace(microsecond=now.microsecond // 1000 * 1000)  # DateTime64(3), as the row path's text
         table = events_table(counted.with_columns(pl.col("ts").dt.truncate("1ms")), stamp)
-        if new.any():
-            stored = table.filter(pa.array(new.to_numpy()))
+        stored = table.filter(pa.array(new.to_numpy())) if new.any() else None
+        self._unstored = counted.filter(new).select("tenant_id", "event_id", *_PLACE) if stored is not None else None
+        update, late, complete = self._aggregate_columns(records, counted, table)
+        rows = [rollup_row(key, agg, p, r, v) for (p, r, key), (agg, v) in update.touched.items()]  # as of now
+        batch.dead = [letter for _, letter in sorted(dead, key=lambda d: d[0])]
+        new_count = int(new.sum())
+        counts = (new_count, frame.height - counted.height, counted.height - new_count)
+        return Prepared(Handled(batch, update, late), stored, complete, rows, counts)
+
+    async def store(self, prepared: Prepared) -> Handled:
+        """Write a prepared batch (raw rows, rollup rows, dead letters); returns once all are durable."""
+        stored, complete = prepared.events, prepared.rollups
+        if stored is not None:
             await self._events.retrying(lambda: self._warehouse.insert_arrow(self._events_table, stored))
             self._events.rows_written += stored.num_rows
-        update, late, complete = self._aggregate_columns(records, counted, table)
         if complete is not None and complete.num_rows:
             await self._rollups.retrying(lambda: self._warehouse.insert_arrow(self._rollups_table, complete))
             self._rollups.rows_written += complete.num_rows
-        await self._rollups.write([rollup_row(key, agg, p, r, v) for (p, r, key), (agg, v) in update.touched.items()])
-        batch.dead = [letter for _, letter in sorted(dead, key=lambda d: d[0])]
+        await self._rollups.write(prepared.rows)
+        handled = prepared.handled
+        batch = handled.batch
         for letter in batch.dead:
             await self._send_dead(letter)
             metrics.DEAD_LETTERS.labels(metrics.dead_letter_reason(letter.reason)).inc()
             log.warning("dead-lettered a record: %s", letter.reason)
-        new_count = int(new.sum())
+        new_count, duplicates, replayed = prepared.counts
         metrics.EVENTS_STORED.inc(new_count)
         metrics.DUPLICATES.labels("batch").inc(batch.duplicates)
-        metrics.DUPLICATES.labels("stored").inc(frame.height - counted.height)
-        metrics.REPLAYED.inc(counted.height - new_count)
+        metrics.DUPLICATES.labels("stored").inc(duplicates)
+        metrics.REPLAYED.inc(replayed)
         metrics.UNKNOWN_MODEL.inc(batch.unknown_model)
-        metrics.LATE.inc(late)
-        return Handled(batch, update, late)
+        metrics.LATE.inc(handled.late)
+        return handled
 
     def _events_of(
         self, records: Sequence[Record], now: datetime, batch: Batch
@@ -201,16 +235,19 @@ class ColumnarBatchHandler(BatchHandler):
             return await self._warehouse.query(stored_ids_sql(self._database), params)
 
         found = await self._events.retrying(lookup)
-        if not found:
-            return frame, pl.Series("new", [True] * frame.height)
+        schema = {"tenant_id": pl.String, "event_id": pl.String, **dict.fromkeys(_PLACE, pl.Int64)}
         stored = pl.DataFrame(
             {
                 "tenant_id": [str(r["tenant_id"]) for r in found],
                 "event_id": [str(r["id"]) for r in found],
                 **{c: [int(r[c]) for r in found] for c in _PLACE},
             },
-            schema={"tenant_id": pl.String, "event_id": pl.String, **dict.fromkeys(_PLACE, pl.Int64)},
+            schema=schema,
         )
+        if self._unstored is not None:  # the batch before may still be on its way: its new events count as stored
+            stored = pl.concat([stored, self._unstored.cast(schema)])  # type: ignore[arg-type]
+        if stored.is_empty():
+            return frame, pl.Series("new", [True] * frame.height)
         ids = stored.select("tenant_id", "event_id").unique().with_columns(stored=pl.lit(True))
         places = stored.unique().with_columns(here=pl.lit(True))
         marked = (

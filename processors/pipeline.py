@@ -22,6 +22,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from processors import metrics
@@ -90,6 +91,16 @@ class BatchHandler:
         self._lateness = lateness
         self._book = PriceBook()
         self.ranges = RangeBook(range_span)
+
+    async def prepare(self, records: Sequence[Record], now: datetime) -> Any:
+        """What the agent calls before `store`, possibly while the batch before is being stored: the row
+        path prepares nothing ahead (`store` handles the whole batch); the columnar path computes it all."""
+        return records, now
+
+    async def store(self, prepared: Any) -> Handled:
+        """Write a batch `prepare`d, in order; returns once rows, rollups and dead letters are durable."""
+        records, now = prepared
+        return await BatchHandler.handle(self, records, now)
 
     async def handle(self, records: Sequence[Record], now: datetime) -> Handled:
         """Store one batch; returns once rows, rollups and dead letters are durable."""

@@ -2,9 +2,10 @@
 
 One table holds every granularity (`minute`, `hour`, `day`) and every event type. A row is the
 aggregate of one (tenant, granularity, window, type, d1, d2, d3, domain) over the events of one
-*range* of one Kafka partition (offsets `range_id * span .. (range_id + 1) * span - 1`), as of the
-offset `version`. Replays rewrite the same row with a higher or equal version (ReplacingMergeTree),
-so reading with FINAL and summing over ranges and partitions is exact at any moment
+*range* of one Kafka partition, as of the record offset `version`: one batch record
+(`range_id = 2^63 | offset`) or the single-event records of offsets `range_id * span ..
+(range_id + 1) * span - 1` (processors.ranges). Replays rewrite the same row with a higher or equal
+version (ReplacingMergeTree), so reading with FINAL and summing over ranges and partitions is exact at any moment
 (docs/decisions/0005-exact-rollups.md).
 
 What d1, d2 and d3 hold depends on the type, and the measure columns are those of the registry
