@@ -192,11 +192,12 @@ async def measure(bootstrap: str, name: str, records: list[TopicRecord], n: int,
     print(f"[{name}] P/B1 = {p / b1:.3f}   (cpus: {os.cpu_count()})", flush=True)
 
 
-async def run(bootstrap: str, n: int, batched: bool) -> None:
+async def run(bootstrap: str, n: int, batched: bool, single: bool = True) -> None:
     for name, value in replication_env(for_local_cluster(1)).items():  # `make run`'s single broker, unless set
         os.environ.setdefault(name, value)
     produced = events(n)
-    await measure(bootstrap, "single-event records", [(k, v, []) for k, v in produced], n, None)
+    if single:
+        await measure(bootstrap, "single-event records", [(k, v, []) for k, v in produced], n, None)
     if batched:  # the same events, as ingest publishes them
         records = topic_records(produced, seed=1, single_share=0.0, batch_events=(100, 500))
         await measure(bootstrap, "batch records", records, n, "zstd")
@@ -206,15 +207,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--batched", action="store_true", help="also a topic of batch records formed like ingest's")
+    parser.add_argument("--batched-only", action="store_true", help="only the topic of batch records")
     args = parser.parse_args()
+    args.batched = args.batched or args.batched_only
     bootstrap = os.environ.get("TALLY_KAFKA_BOOTSTRAP")
     if bootstrap:
-        asyncio.run(run(bootstrap, args.events, args.batched))
+        asyncio.run(run(bootstrap, args.events, args.batched, not args.batched_only))
         return
     from common import broker
 
     with tempfile.TemporaryDirectory(prefix="tally-slice-") as tmp, broker(Path(tmp) / "var") as (started, _):
-        asyncio.run(run(started, args.events, args.batched))
+        asyncio.run(run(started, args.events, args.batched, not args.batched_only))
 
 
 if __name__ == "__main__":

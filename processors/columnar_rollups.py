@@ -78,14 +78,17 @@ def _source(columnar: Columnar) -> pl.Expr:
     return pl.col(expr) if isinstance(expr, str) else expr(pl)
 
 
-def _each(series: pl.Series, each: Callable[[Any], Any]) -> pl.Series:
-    """`each` of every non-null value (computed once per distinct value)."""
+def _each(series: pl.Series, columnar: Columnar) -> pl.Series:
+    """`each` of every non-null value (computed once per distinct value, by `each_many` if declared)."""
+    each = columnar.each
+    assert each is not None
     if series.dtype.is_nested() or series.dtype == pl.Object:  # maps: row by row (custom events only)
         return pl.Series(series.name, [None if v is None else each(v) for v in series.to_list()])
     distinct = series.drop_nulls().unique()
-    mapped = pl.Series([each(v) for v in distinct.to_list()])
     if not len(distinct):
         return pl.Series(series.name, [None] * len(series), dtype=pl.String)
+    values = distinct.to_list()
+    mapped = pl.Series(columnar.each_many(values) if columnar.each_many else [each(v) for v in values])
     return series.replace_strict(distinct, mapped, default=None)
 
 
@@ -144,9 +147,7 @@ class ColumnarAggregation:
         frame = frame.with_columns(
             pl.when(gate).then(_source(columnar)).alias(column) for column, gate, columnar in self._gated
         )
-        mapped = [
-            _each(frame[column], columnar.each).alias(column) for column, _, columnar in self._gated if columnar.each
-        ]
+        mapped = [_each(frame[column], columnar).alias(column) for column, _, columnar in self._gated if columnar.each]
         frame = frame.with_columns(mapped) if mapped else frame
         split = []
         for _, m, c in self._measures:
@@ -281,6 +282,10 @@ class ColumnarAggregation:
 def _map_sums(grouped: pl.DataFrame, c: str) -> pa.Array:
     """Per row, the sums of a custom-measure column's contributions (lists of maps) as an Arrow map:
     each name's values added in event order (`cum_sum`), names in order of first appearance."""
+    kind = pa.map_(pa.string(), pa.float64())
+    if not grouped.select(pl.col(c).list.len().sum()).item():  # no custom events in the batch: empty maps
+        empty = pa.array([], pa.string()), pa.array([], pa.float64())
+        return pa.MapArray.from_arrays(pa.array([0] * (grouped.height + 1), pa.int32()), *empty, type=kind)
     entries = (
         grouped.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row"), pl.col(c))
         .explode(c)
@@ -299,7 +304,6 @@ def _map_sums(grouped: pl.DataFrame, c: str) -> pa.Array:
         .to_arrow()
     )
     pairs = pairs.fill_null(pa.scalar([], pairs.type)) if pairs.null_count else pairs
-    kind = pa.map_(pa.string(), pa.float64())
     return pa.MapArray.from_arrays(
         pairs.offsets.cast(pa.int32()),
         pairs.values.field("key").cast(pa.string()),

@@ -64,6 +64,7 @@ __all__ = [
     "Row",
     "dimensions_key",
     "distinct_key",
+    "distinct_keys",
     "latency_bucket",
     "search_key",
 ]
@@ -76,6 +77,12 @@ __all__ = [
 def distinct_key(value: str) -> int:
     """The 64-bit hash distinct counts store: ClickHouse's `halfMD5(value)`."""
     return int.from_bytes(hashlib.md5(value.encode(), usedforsecurity=False).digest()[:8], "big")
+
+
+def distinct_keys(values: list[str]) -> list[int]:
+    """`distinct_key` of each value, in order (a batch's distinct ids: no cache to fill)."""
+    md5, from_bytes = hashlib.md5, int.from_bytes
+    return [from_bytes(md5(v.encode(), usedforsecurity=False).digest()[:8], "big") for v in values]
 
 
 def latency_bucket(latency_ms: int) -> int:
@@ -128,7 +135,7 @@ def _count(condition: ColumnExpr) -> Columnar:
 
 def _distinct(column: str) -> Columnar:
     """`distinct_key` of the column where it is not empty (`_session`, `_end_user`)."""
-    return Columnar(lambda pl: pl.when(pl.col(column) != "").then(pl.col(column)), each=distinct_key)
+    return Columnar(lambda pl: pl.when(pl.col(column) != "").then(pl.col(column)), distinct_key, distinct_keys)
 
 
 def _latency_bucket_column(pl: ModuleType) -> Any:

@@ -29,10 +29,12 @@ class Columnar:
     It must agree with the row source on every event (tests/unit/test_columnar_rollups.py checks it):
     `expr` (a column name or a `ColumnExpr`) gives each row's value, null for "adds nothing"; `each`, if
     set, is a pure function applied to each distinct value of `expr` in the batch, in Python (once per
-    distinct value: hashes, search keys, URL-encoded maps), null values staying null."""
+    distinct value: hashes, search keys, URL-encoded maps), null values staying null; `each_many`, if
+    set, is `each` over a list of values at once (the same results, without a call per value)."""
 
     expr: str | ColumnExpr
     each: Callable[[Any], Any] | None = None
+    each_many: Callable[[list[Any]], list[Any]] | None = None
 
 
 SLOTS: Final = ("d1", "d2", "d3")

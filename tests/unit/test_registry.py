@@ -15,7 +15,7 @@ from processors.reconcile import _stream_sql, difference
 from processors.rows import Record, Row, build_batch
 from processors.windows import UTC_ZONE, Agg, Aggregation, rollup_row
 from schemas.ddl_cluster import render_cluster_ddl
-from schemas.registry import DISTINCT_MEASURES, REGISTRY, Measure, distinct_key
+from schemas.registry import DISTINCT_MEASURES, REGISTRY, Measure, distinct_key, distinct_keys
 from schemas.rollups import (
     ROLLUP_COLUMNS,
     ROLLUP_DIMENSIONS,
@@ -139,6 +139,7 @@ async def test_distinct_keys_are_clickhouse_half_md5(warehouse: ChdbWarehouse) -
     ids = ["s-1", "", "é☃ session", "x" * 300]
     got = await warehouse.query("SELECT arrayMap(x -> halfMD5(x), {ids:Array(String)}) AS h", {"ids": ids})
     assert [int(h) for h in got[0]["h"]] == [distinct_key(i) for i in ids]
+    assert distinct_keys(ids) == [int(h) for h in got[0]["h"]]  # the batch form: the same hashes, in order
 
 
 async def test_an_old_store_upgrades_its_id_arrays_to_hashes(warehouse: ChdbWarehouse) -> None:
