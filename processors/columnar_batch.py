@@ -39,6 +39,7 @@ from processors.price_table import PriceTable
 from processors.ranges import RECORD_RANGES, RangeUpdate
 from processors.rows import MAX_AHEAD, Batch, DeadLetter, Record
 from processors.windows import rollup_row
+from schemas.arrow import TABLE_SCHEMAS, arrow_table
 from schemas.ddl import EVENTS_TABLE
 from schemas.fast_events import decode_batch
 from schemas.records import FramingError, split_events
@@ -50,6 +51,7 @@ _US = pl.Datetime("us", "UTC")
 _KEY = "record key is not the event's tenant_id"
 _TOO_NEW = "timestamp more than a day in the future: not stored"
 _PLACE = ("source_partition", "source_offset", "source_index")
+_ROLLUPS_SCHEMA = TABLE_SCHEMAS[ROLLUPS_TABLE]
 
 
 class _Expanded:
@@ -87,8 +89,9 @@ class Prepared:
     """The new raw rows (None: none)."""
     rollups: pa.Table | None
     """Rollup rows of the batch records' own ranges."""
-    rows: list[dict[str, Any]]
-    """Rollup rows of the single-event ranges the batch touched, as of its last record."""
+    rows: pa.Table | list[dict[str, Any]]
+    """Rollup rows of the single-event ranges the batch touched, as of its last record (an Arrow batch,
+    or rows for a registry Arrow cannot carry: `last` measures)."""
     counts: tuple[int, int, int]
     """(new, duplicates of stored events, replayed) events."""
 
@@ -120,7 +123,9 @@ class ColumnarBatchHandler(BatchHandler):
         stored = table.filter(pa.array(new.to_numpy())) if new.any() else None
         self._unstored = counted.filter(new).select("tenant_id", "event_id", *_PLACE) if stored is not None else None
         update, late, complete = self._aggregate_columns(records, counted, table)
-        rows = [rollup_row(key, agg, p, r, v) for (p, r, key), (agg, v) in update.touched.items()]  # as of now
+        rows = self._touched(update)  # as of now: the next batch may change the open ranges' aggregates
+        if isinstance(rows, pa.Table) and complete is not None:  # one insert: each has a fixed cost
+            complete, rows = pa.concat_tables([complete, rows]), []
         batch.dead = [letter for _, letter in sorted(dead, key=lambda d: d[0])]
         new_count = int(new.sum())
         counts = (new_count, frame.height - counted.height, counted.height - new_count)
@@ -135,7 +140,13 @@ class ColumnarBatchHandler(BatchHandler):
         if complete is not None and complete.num_rows:
             await self._rollups.retrying(lambda: self._warehouse.insert_arrow(self._rollups_table, complete))
             self._rollups.rows_written += complete.num_rows
-        await self._rollups.write(prepared.rows)
+        rows = prepared.rows
+        if isinstance(rows, pa.Table):
+            if rows.num_rows:
+                await self._rollups.retrying(lambda: self._warehouse.insert_arrow(self._rollups_table, rows))
+                self._rollups.rows_written += rows.num_rows
+        else:
+            await self._rollups.write(rows)
         handled = prepared.handled
         batch = handled.batch
         for letter in batch.dead:
@@ -150,6 +161,13 @@ class ColumnarBatchHandler(BatchHandler):
         metrics.UNKNOWN_MODEL.inc(batch.unknown_model)
         metrics.LATE.inc(handled.late)
         return handled
+
+    def _touched(self, update: RangeUpdate) -> pa.Table | list[dict[str, Any]]:
+        """The rows of the touched single-event ranges, as an Arrow batch when the registry allows it."""
+        if not self._columnar.complete():
+            return [rollup_row(key, agg, p, r, v) for (p, r, key), (agg, v) in update.touched.items()]
+        entries = [(key, agg.values, p, r, v) for (p, r, key), (agg, v) in update.touched.items()]
+        return arrow_table(_ROLLUPS_SCHEMA, self._columnar.aggregation.rollup_columns(entries))
 
     def _events_of(
         self, records: Sequence[Record], now: datetime, batch: Batch

@@ -245,6 +245,20 @@ class Aggregation:
         row["version"] = version
         return row
 
+    def rollup_columns(self, entries: list[tuple[Key, list[Any], int, int, int]]) -> dict[str, list[Any]]:
+        """The rollups-table columns of (key, values, partition, range_id, version) entries, for an Arrow
+        batch (`schemas.arrow.arrow_table`): what `rollup_row` writes, window starts as datetimes."""
+        columns: dict[str, list[Any]] = {name: [] for name in _KEY_NAMES}
+        for i, name in enumerate(_KEY_NAMES):
+            columns[name] = [entry[0][i] for entry in entries]
+        columns["source_partition"] = [entry[2] for entry in entries]
+        columns["range_id"] = [entry[3] for entry in entries]
+        for name, i, export in self._exports:
+            values = [entry[1][i] for entry in entries]
+            columns[name] = values if export is None else [export(v) for v in values]
+        columns["version"] = [entry[4] for entry in entries]
+        return columns
+
 
 _KEY_NAMES = ("tenant_id", "granularity", "window_start", "type", *SLOTS, "domain")
 AGGREGATION = Aggregation()
