@@ -12,6 +12,7 @@ import types
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from operator import attrgetter
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from uuid import UUID
 
@@ -78,11 +79,9 @@ def to_columns(records: Sequence[msgspec.Struct]) -> dict[str, Columns]:
     for record in records:
         by_type.setdefault(type(record), []).append(record)
     out: dict[str, Columns] = {}
-    for record_type, group in by_type.items():
-        names = record_type.__struct_fields__
-        rows = [msgspec.structs.astuple(r) for r in group]
+    for record_type, group in by_type.items():  # a field at a time: no tuple per record to build and collect
         out[getattr(record_type, TAG)] = {
-            name: list(col) for name, col in zip(names, zip(*rows, strict=True), strict=True)
+            name: list(map(attrgetter(name), group)) for name in record_type.__struct_fields__
         }
     return out
 
