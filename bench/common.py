@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +22,11 @@ UNLIMITED_VIEWS = {
     "TALLY_VIEWS_TENANT_REQUESTS_PER_SECOND": "1000000",
 }
 """The views' request rate limits lifted: benchmarks time the queries, one key sending back to back."""
+
+
+def say(text: str) -> None:
+    """A progress line with the time of day."""
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
 
 
 def free_port() -> int:

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/decode.py [--events 5000] [--repeat 5]
 
-Same 5,000 realistic events as `make bench` (bench/run.py `event`); CPU time (process_time), best
+Same 5,000 realistic events as `make bench` (bench/workload.py `event`); CPU time (process_time), best
 of `--repeat`, µs per event; also the columnar conversion (lists, Arrow) of the decoded records.
 """
 
@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import orjson
-from run import event
+from workload import event
 
 from schemas.event_columns import to_arrow, to_columns
 from schemas.events import parse_event
