@@ -47,6 +47,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from common import BIN, CLK_TCK, broker, free_port
 
 from deploy.topics import ensure_all_topics, ensure_topics
+from schemas.records import format_of, split_events
 from schemas.tenancy import TenantRecord
 from tenancy.kafka_log import DirectoryWriter
 
@@ -183,6 +184,24 @@ async def topic_size(bootstrap: str, topic: str) -> int:
         tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         ends, starts = await consumer.end_offsets(tps), await consumer.beginning_offsets(tps)
         return sum(ends[tp] - starts[tp] for tp in tps)
+    finally:
+        await consumer.stop()
+
+
+async def topic_events(bootstrap: str, topic: str) -> int:
+    """Events in `topic`: every record read from the start, batch records cut into their events."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends = await consumer.end_offsets(tps)
+        left, events = {tp: ends[tp] for tp in tps}, 0
+        while any(await consumer.position(tp) < end for tp, end in left.items()):
+            for msgs in (await consumer.getmany(timeout_ms=1000, max_records=10000)).values():
+                events += sum(len(split_events(format_of(m.headers), m.value)) for m in msgs)
+        return events
     finally:
         await consumer.stop()
 
@@ -350,10 +369,12 @@ async def run(args, bootstrap: str, tmp: Path, broker: int | None) -> None:
         Path(args.json).write_text(
             json.dumps({"batch": args.batch, "concurrency": args.concurrency, "phases": figures})
         )
-    stored = [await topic_size(bootstrap, t) for t in (raw_topic, f"{raw_topic}2", events_topic)]
+    stored = [await topic_size(bootstrap, t) for t in (raw_topic, f"{raw_topic}2")] + [
+        await topic_events(bootstrap, events_topic)
+    ]
     print(
         f"\nR topics hold {stored[0]:,} and {stored[1]:,} records (sent {args.events:,} each); the ingest topic "
-        f"holds {stored[2]:,}, events accepted (warm-up and profiling included) {accepted:,}: "
+        f"holds {stored[2]:,} events, events accepted (warm-up and profiling included) {accepted:,}: "
         f"{'OK' if stored[2] == accepted else 'MISMATCH'}\n"
     )
     print("\n".join(profile_lines))
