@@ -197,8 +197,8 @@ async def topic_events(bootstrap: str, topic: str) -> int:
     try:
         tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         ends = await consumer.end_offsets(tps)
-        left, events = {tp: ends[tp] for tp in tps}, 0
-        while any(await consumer.position(tp) < end for tp, end in left.items()):
+        events = 0
+        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
             for msgs in (await consumer.getmany(timeout_ms=1000, max_records=10000)).values():
                 events += sum(len(split_events(format_of(m.headers), m.value)) for m in msgs)
         return events
