@@ -222,31 +222,34 @@ async def freshness(load: Load, views: httpx.AsyncClient, stop: asyncio.Event, e
     30 s after `stop` are left out of `visible` (compare its length with `sent`)."""
     book, started, acked, seen, phase = PriceBook(), {}, {}, {}, Phase("markers")
 
-    async def marker() -> None:
-        feature, now = f"m{uuid.uuid4().hex[:10]}", datetime.now(UTC)
+    async def marker(feature: str) -> None:
+        now = datetime.now(UTC)
         doc = {"event_id": str(uuid.uuid4()), "type": "llm_call", "tenant_id": FRESH, "feature": feature}
         doc |= {"timestamp": now.isoformat(), "provider": "openai", "model": "gpt-4o-mini", "latency_ms": 100}
         doc |= {"input_tokens": 10, "output_tokens": 1}
         cost = book.price_llm_call(
             provider="openai", model="gpt-4o-mini", input_tokens=10, output_tokens=1, cached_input_tokens=0, at=now
         ).cost_usd
-        started[feature] = time.perf_counter()
         if await load.post(FRESH, orjson.dumps([doc]), Totals(1, 0, 10, 1, cost), phase) == 200:
             acked[feature] = time.perf_counter()
 
     async def markers() -> None:
         tasks = []
         while not stop.is_set():
-            tasks.append(asyncio.create_task(marker()))
+            feature = f"m{uuid.uuid4().hex[:10]}"
+            started[feature] = time.perf_counter()  # its POST starts at the next turn of the loop
+            tasks.append(asyncio.create_task(marker(feature)))
             await asyncio.sleep(every)
         await asyncio.gather(*tasks)
 
     async def watch() -> None:
         params = {"type": "llm_call", "period": "1h", "group_by": "d3", "measures": "events"}
-        deadline = None
-        while not stop.is_set() or (len(seen) < len(started) and time.perf_counter() < (deadline or 0)):
-            if stop.is_set() and deadline is None:
-                deadline = time.perf_counter() + 30
+        deadline = float("inf")  # 30 s after `stop`, for the last markers
+        while len(seen) < len(started) or not stop.is_set():
+            if stop.is_set():
+                deadline = min(deadline, time.perf_counter() + 30)
+            if time.perf_counter() > deadline:
+                return
             r = await views.get(f"/api/dashboard/{FRESH}/series", params=params)
             now = time.perf_counter()
             for point in r.json()["points"]:
