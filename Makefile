@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml requirements-dev.lock
 
 .PHONY: help
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 UI_STAMP := ui/node_modules/.installed
 
@@ -130,6 +130,16 @@ bench: install ## Every benchmark next to its raw baseline: table, bench/results
 .PHONY: bench-quick
 bench-quick: install ## make bench at small sizes (a few minutes; CI runs it to keep the benchmarks working)
 	$(BIN)/python bench/run.py --quick
+
+.PHONY: bench-e2e
+bench-e2e: install ## End to end through ingest: HTTP -> ingest -> Kafka -> worker -> views API, 2 min flat out + freshness (own broker)
+	$(BIN)/python bench/e2e.py --seconds 120
+
+SOAK_RATE    ?= 10000
+SOAK_MINUTES ?= 30
+.PHONY: soak
+soak: install ## 30 min through ingest at half of SOAK_RATE (10,000 ev/s): worker RSS flat, lag, totals exact (not in CI)
+	$(BIN)/python bench/e2e.py --soak --rate $(SOAK_RATE) --minutes $(SOAK_MINUTES)
 
 .PHONY: bench-alerts
 bench-alerts: install ## Alert latency from ingest 2xx to webhook, 100 trials, vs a raw Kafka round trip (own broker)
