@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
+from uuid import UUID
 
 import msgspec
 import numpy as np
@@ -90,17 +91,24 @@ def _map_series(name: str, values: Sequence[dict[str, Any] | None]) -> pl.Series
     return series.cast(FRAME_TYPES[name])
 
 
+def _uuid_text(values: Sequence[UUID]) -> pl.Series:
+    """The canonical text of each UUID (`str(uuid)`: lower-case hex, 8-4-4-4-12), from their bytes."""
+    hexed = pl.Series("event_id", [v.bytes for v in values], dtype=pl.Binary).bin.encode("hex")
+    parts = [hexed.str.slice(start, length) for start, length in ((0, 8), (8, 4), (12, 4), (16, 4), (20, 12))]
+    return pl.select(pl.concat_str(parts, separator="-")).to_series().alias("event_id")
+
+
 def _fields(tag: str, columns: dict[str, list[Any]]) -> pl.DataFrame:
     data: dict[str, pl.Series] = {}
     for name, values in columns.items():
         if name in _MAPS:
             data[name] = _map_series(name, values)
         elif name == "event_id":
-            data[name] = pl.Series(name, [str(v) for v in values], dtype=pl.String)
+            data[name] = _uuid_text(values)
         elif name == "revenue":
             data[name] = pl.Series(name, values, dtype=pl.Decimal(38, USD_SCALE))
-        elif name == "timestamp":
-            data["ts"] = pl.Series("ts", values, dtype=pl.Datetime("us", "UTC"))
+        elif name == "timestamp":  # aware datetimes, converted by pyarrow (5x polars' constructor)
+            data["ts"] = pl.Series("ts", pa.array(values, type=pa.timestamp("us", tz="UTC")))
         else:
             data[name] = pl.Series(name, values, strict=False)
     return pl.DataFrame(data)
