@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -83,7 +84,18 @@ def run_worker(
         loop=loop,
         loglevel=settings.log_level,
     )
+    tune_collector()
     worker.execute_from_commandline()
+
+
+def tune_collector() -> None:
+    """Freeze what start-up built (long-lived: never garbage) and collect young objects every 50,000
+    allocations instead of 700: a 20,000-event batch allocates a few objects per event that live until
+    it is written, and the default thresholds ran full collections over every live object mid-batch
+    (the columnar step's time per event varied 7.4-13 µs with them, 7.2-7.7 without)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 def main() -> None:
