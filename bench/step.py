@@ -88,8 +88,9 @@ def _instrument(handler: ColumnarBatchHandler, stages: Stages) -> None:
 
             setattr(owner, name, timed)
 
-    wrap(handler, "_events_of", "decode, check, frame, price")
-    wrap(handler, "_classify", "dedup lookup")
+    wrap(handler, "_decoded", "cut, decode, frame")
+    wrap(handler, "_checked", "check, price")
+    wrap(handler, "_stored_ids", "dedup lookup (overlapping)")
     insert_arrow = handler._warehouse.insert_arrow
 
     async def timed_insert(table: str, data: Any) -> None:

@@ -20,8 +20,9 @@ same records to both and compares stored raw rows, rollup rows, dead letters and
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -51,6 +52,9 @@ _US = pl.Datetime("us", "UTC")
 _KEY = "record key is not the event's tenant_id"
 _TOO_NEW = "timestamp more than a day in the future: not stored"
 _PLACE = ("source_partition", "source_offset", "source_index")
+Slotted = tuple[int, DeadLetter]
+"""A dead letter and its slot (the order of dead letters: the row path's)."""
+Letter = Callable[[int, str], Slotted]
 _ROLLUPS_SCHEMA = TABLE_SCHEMAS[ROLLUPS_TABLE]
 
 
@@ -116,8 +120,11 @@ class ColumnarBatchHandler(BatchHandler):
         ready. Batches are prepared and stored in order, and one batch may be prepared while the one
         before is being stored: its new events count as stored for this batch's classification."""
         batch = Batch()
-        frame, dead = self._events_of(records, now, batch)
-        counted, new = await self._classify(frame)
+        frame, dead, letter = self._decoded(records, now)
+        lookup = asyncio.ensure_future(self._stored_ids(frame))  # the dedup query runs on the engine's thread
+        await asyncio.sleep(0)  # ... from now on, while the events are checked and priced here
+        frame = self._checked(frame, dead, letter, batch)
+        counted, new = self._classified(frame, await lookup)
         stamp = now.replace(microsecond=now.microsecond // 1000 * 1000)  # DateTime64(3), as the row path's text
         table = events_table(counted.with_columns(pl.col("ts").dt.truncate("1ms")), stamp)
         stored = table.filter(pa.array(new.to_numpy())) if new.any() else None
@@ -126,7 +133,7 @@ class ColumnarBatchHandler(BatchHandler):
         rows = self._touched(update)  # as of now: the next batch may change the open ranges' aggregates
         if isinstance(rows, pa.Table) and complete is not None:  # one insert: each has a fixed cost
             complete, rows = pa.concat_tables([complete, rows]), []
-        batch.dead = [letter for _, letter in sorted(dead, key=lambda d: d[0])]
+        batch.dead = [slotted[1] for slotted in sorted(dead, key=lambda d: d[0])]
         new_count = int(new.sum())
         counts = (new_count, frame.height - counted.height, counted.height - new_count)
         return Prepared(Handled(batch, update, late), stored, complete, rows, counts)
@@ -169,10 +176,9 @@ class ColumnarBatchHandler(BatchHandler):
         entries = [(key, agg.values, p, r, v) for (p, r, key), (agg, v) in update.touched.items()]
         return arrow_table(_ROLLUPS_SCHEMA, self._columnar.aggregation.rollup_columns(entries))
 
-    def _events_of(
-        self, records: Sequence[Record], now: datetime, batch: Batch
-    ) -> tuple[pl.DataFrame, list[tuple[int, DeadLetter]]]:
-        """The batch's valid, in-bound, first-seen events as one priced frame with their places; the dead letters."""
+    def _decoded(self, records: Sequence[Record], now: datetime) -> tuple[pl.DataFrame, list[Slotted], Letter]:
+        """The batch's valid events as one frame with their places and record times; the dead letters so far
+        (broken framing, invalid events); how to dead-letter an event of the frame (`event`) for a reason."""
         cut = _Expanded(records)
         decoded = decode_batch(cut.values)
         dead = cut.dead
@@ -199,6 +205,10 @@ class ColumnarBatchHandler(BatchHandler):
             source_index=pl.Series(cut.index, dtype=pl.UInt32).gather(where),
             batched=pl.Series(batched, dtype=pl.Boolean).gather(rec),
         )
+        return frame, dead, letter
+
+    def _checked(self, frame: pl.DataFrame, dead: list[Slotted], letter: Letter, batch: Batch) -> pl.DataFrame:
+        """The in-bound, first-seen events of `frame`, priced; events refused here are added to `dead`."""
         too_old = pl.col("ts") < pl.col("at") - pl.lit(self._retention)
         days = self._retention.days
         too_old_reason = f"timestamp older than the raw retention of {days} days: not stored" if self._retention else ""
@@ -217,7 +227,7 @@ class ColumnarBatchHandler(BatchHandler):
         first = frame.select(pl.struct("tenant_id", "event_id").is_first_distinct()).to_series()
         batch.duplicates = frame.height - int(first.sum())
         frame = frame.filter(first)
-        return self._priced(frame, batch), dead
+        return self._priced(frame, batch)
 
     def _priced(self, frame: pl.DataFrame, batch: Batch) -> pl.DataFrame:
         if frame.is_empty():
@@ -240,20 +250,20 @@ class ColumnarBatchHandler(BatchHandler):
             model=pl.when(llm).then(prices.get_column("model")).otherwise(pl.col("model")),
         )
 
-    async def _classify(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
-        """The counted rows (new and replayed, in batch order) and which of them are new (processors.dedup)."""
-        if frame.is_empty():
-            return frame, pl.Series("new", [], dtype=pl.Boolean)
-        params = {
-            "tenants": sorted(frame.get_column("tenant_id").unique().to_list()),
-            "ids": frame.get_column("event_id").to_list(),
-        }
-
-        async def lookup() -> list[dict[str, Any]]:
-            return await self._warehouse.query(stored_ids_sql(self._database), params)
-
-        found = await self._events.retrying(lookup)
+    async def _stored_ids(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Where the ids of `frame` were stored from (processors.dedup's query), the batch being written included."""
         schema = {"tenant_id": pl.String, "event_id": pl.String, **dict.fromkeys(_PLACE, pl.Int64)}
+        found: list[dict[str, Any]] = []
+        if frame.height:
+            params = {
+                "tenants": sorted(frame.get_column("tenant_id").unique().to_list()),
+                "ids": frame.get_column("event_id").to_list(),
+            }
+
+            async def lookup() -> list[dict[str, Any]]:
+                return await self._warehouse.query(stored_ids_sql(self._database), params)
+
+            found = await self._events.retrying(lookup)
         stored = pl.DataFrame(
             {
                 "tenant_id": [str(r["tenant_id"]) for r in found],
@@ -264,6 +274,13 @@ class ColumnarBatchHandler(BatchHandler):
         )
         if self._unstored is not None:  # the batch before may still be on its way: its new events count as stored
             stored = pl.concat([stored, self._unstored.cast(schema)])  # type: ignore[arg-type]
+        return stored
+
+    @staticmethod
+    def _classified(frame: pl.DataFrame, stored: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
+        """The counted rows (new and replayed, in batch order) and which of them are new (processors.dedup)."""
+        if frame.is_empty():
+            return frame, pl.Series("new", [], dtype=pl.Boolean)
         if stored.is_empty():
             return frame, pl.Series("new", [True] * frame.height)
         ids = stored.select("tenant_id", "event_id").unique().with_columns(stored=pl.lit(True))
