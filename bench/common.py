@@ -80,3 +80,39 @@ def git_commit() -> str:
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+async def topic_size(bootstrap: str, topic: str) -> int:
+    """Records in `topic`: the sum over partitions of end minus beginning offsets."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap)  # subscribed: its metadata is loaded
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends, starts = await consumer.end_offsets(tps), await consumer.beginning_offsets(tps)
+        return sum(ends[tp] - starts[tp] for tp in tps)
+    finally:
+        await consumer.stop()
+
+
+async def topic_events(bootstrap: str, topic: str) -> int:
+    """Events in `topic`: every record read from the start, batch records cut into their events."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from schemas.records import format_of, split_events
+
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends = await consumer.end_offsets(tps)
+        events = 0
+        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+            for msgs in (await consumer.getmany(timeout_ms=1000, max_records=10000)).values():
+                events += sum(len(split_events(format_of(m.headers), m.value)) for m in msgs)
+        return events
+    finally:
+        await consumer.stop()

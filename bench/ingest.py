@@ -42,12 +42,11 @@ from pathlib import Path
 
 import httpx
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
-from common import BIN, CLK_TCK, broker, free_port
+from common import BIN, CLK_TCK, broker, free_port, topic_events, topic_size
 
 from deploy.topics import ensure_all_topics, ensure_topics
-from schemas.records import format_of, split_events
 from schemas.tenancy import TenantRecord
 from tenancy.kafka_log import DirectoryWriter
 
@@ -174,36 +173,6 @@ async def create_tenant(bootstrap: str, directory_topic: str, tenant_id: str) ->
         return (await writer.create_key(tenant_id, "ingest", "bench"))[0]
     finally:
         await writer.stop()
-
-
-async def topic_size(bootstrap: str, topic: str) -> int:
-    """Records in `topic`: the sum over partitions of end minus beginning offsets."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap)  # subscribed: its metadata is loaded
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        ends, starts = await consumer.end_offsets(tps), await consumer.beginning_offsets(tps)
-        return sum(ends[tp] - starts[tp] for tp in tps)
-    finally:
-        await consumer.stop()
-
-
-async def topic_events(bootstrap: str, topic: str) -> int:
-    """Events in `topic`: every record read from the start, batch records cut into their events."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        ends = await consumer.end_offsets(tps)
-        events = 0
-        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
-            for msgs in (await consumer.getmany(timeout_ms=1000, max_records=10000)).values():
-                events += sum(len(split_events(format_of(m.headers), m.value)) for m in msgs)
-        return events
-    finally:
-        await consumer.stop()
 
 
 class Poster:
