@@ -13,8 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from common import BIN, CLK_TCK, UNLIMITED_VIEWS, cpu_seconds, free_port, rss_mb
+from common import BIN, CLK_TCK, UNLIMITED_VIEWS, cpu_seconds, free_port, rss_mb, topic_size
 
 from deploy.topics import ensure_all_topics, ensure_topics
 from processors.alerts.probe import PipelineProbe
@@ -148,15 +147,8 @@ class Stack:
         }  # fmt: skip
 
     async def topic_records(self, topic: str) -> int:
-        """Records in `topic`: the sum over partitions of end minus beginning offsets."""
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=self.bootstrap)  # subscribed: its metadata is loaded
-        await consumer.start()
-        try:
-            tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-            ends, starts = await consumer.end_offsets(tps), await consumer.beginning_offsets(tps)
-            return sum(ends[tp] - starts[tp] for tp in tps)
-        finally:
-            await consumer.stop()
+        """Records in `topic` (bench.common.topic_size)."""
+        return await topic_size(self.bootstrap, topic)
 
     async def stop(self) -> None:
         await self.views.aclose()

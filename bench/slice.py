@@ -29,7 +29,8 @@ from pathlib import Path
 
 import httpx
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
+from workload import produce_records
 
 from deploy.chaos_workload import TopicRecord, topic_records
 from deploy.topics import ensure_all_topics
@@ -72,23 +73,6 @@ def _event(rng: random.Random, now: datetime, i: int) -> tuple[bytes, bytes]:
 def events(n: int) -> list[tuple[bytes, bytes]]:
     rng, now = random.Random(1), datetime.now(UTC)
     return [_event(rng, now, i) for i in range(n)]
-
-
-async def produce(bootstrap: str, topic: str, records: list[TopicRecord], compression: str | None = None) -> None:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=1024 * 1024, compression_type=compression
-    )
-    await producer.start()
-    try:
-        futures = []
-        for key, value, headers in records:
-            futures.append(await producer.send(topic, value, key=key, headers=headers))
-            if len(futures) >= 20000:
-                await asyncio.gather(*futures)
-                futures.clear()
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
 
 
 async def raw_consume(bootstrap: str, topic: str, n: int) -> float:
@@ -182,7 +166,7 @@ async def measure(bootstrap: str, name: str, records: list[TopicRecord], n: int,
     topic = f"bench-{uuid.uuid4().hex[:8]}"
     await ensure_all_topics(bootstrap, topic, f"{topic}.dlq", f"{topic}.tenants", partitions=6)
     t0 = time.perf_counter()
-    await produce(bootstrap, topic, records, compression)
+    await produce_records(bootstrap, topic, records, compression)
     print(f"[{name}] produced {n} events in {len(records)} records in {time.perf_counter() - t0:.1f}s", flush=True)
     b1 = await raw_consume(bootstrap, topic, n)
     print(f"[{name}] B1 raw consume (records cut into events, no decoding): {b1:,.0f} ev/s", flush=True)

@@ -98,11 +98,13 @@ async def produce(bootstrap: str, topic: str, n: int, tenants: int) -> list[Pair
     return pairs
 
 
-async def produce_records(bootstrap: str, topic: str, records: list[TopicRecord]) -> None:
-    """Topic records (key, value, headers) to `topic`, compressed as ingest's producer does."""
+async def produce_records(
+    bootstrap: str, topic: str, records: list[TopicRecord], compression: str | None = COMPRESSION
+) -> None:
+    """Topic records (key, value, headers) to `topic`, compressed as ingest's producer does by default."""
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=1024 * 1024,
-        compression_type=COMPRESSION,
+        compression_type=compression,
     )  # fmt: skip
     await producer.start()
     try:
