@@ -133,8 +133,8 @@ def create_app(
             if in_flight is None:
                 return
             written, part_events = in_flight
+            handled = await asyncio.shield(written)  # a cancelled agent still lets the write land (finally)
             in_flight = None
-            handled = await written
             for partition in handled.update.restarted:
                 pending[partition].clear()  # read again from an earlier offset: those will come back
             for ev in part_events:
@@ -180,6 +180,12 @@ def create_app(
                     prepared = await handler.prepare(part, clock())
                     await finish()
                     in_flight = (asyncio.ensure_future(write(prepared)), part_events)
+        except Exception as exc:
+            # A batch may be prepared (its ranges advanced) but never written: this agent's state is no
+            # longer the stream's. Stop the worker; a restart re-reads from the committed offsets.
+            log.exception("the batch step failed: stopping the worker")
+            await app.crash(exc)
+            raise
         finally:
             if in_flight is not None:  # stopping (rebalance, shutdown): let the write land, ack nothing more
                 with contextlib.suppress(Exception):

@@ -92,6 +92,10 @@ def _each(series: pl.Series, columnar: Columnar) -> pl.Series:
     return series.replace_strict(distinct, mapped, default=None)
 
 
+_SUM_TYPES: dict[str, Any] = {"UInt64": pl.UInt64, "Int64": pl.Int64}
+"""Integer measure types and the polars type their sums are computed in (sources may be narrower)."""
+
+
 def _is_float(m: Measure) -> bool:
     return m.merge == "sum" and m.ch_type.startswith("Float")
 
@@ -129,6 +133,8 @@ class ColumnarAggregation:
         column = pl.col(c)
         if _is_float(m):
             return [column.filter(column != 0)]
+        if m.merge == "sum" and m.ch_type in _SUM_TYPES:  # summed in the measure's width: a UInt32 column wraps
+            return [column.cast(_SUM_TYPES[m.ch_type]).sum()]
         if m.merge in ("sum", "max", "min"):
             return [getattr(column, m.merge)()]
         if m.merge == "union":
@@ -136,7 +142,8 @@ class ColumnarAggregation:
         if m.merge == "sum_map":
             return [column.drop_nulls()]
         if m.merge == "sum_array":
-            return [pl.col(f"{c}_a").filter(pl.col(f"{c}_i") == b).sum().alias(f"{c}_{b}") for b in range(m.size)]
+            amounts = pl.col(f"{c}_a").cast(pl.UInt64)
+            return [amounts.filter(pl.col(f"{c}_i") == b).sum().alias(f"{c}_{b}") for b in range(m.size)]
         # last: the (time, value) with the greatest time, then value; nulls sort first
         order = [pl.col(f"{c}_t"), pl.col(f"{c}_v")]
         return [pl.col(f"{c}_t").sort_by(order).last(), pl.col(f"{c}_v").sort_by(order).last()]

@@ -93,14 +93,15 @@ class BatchHandler:
         self.ranges = RangeBook(range_span)
 
     async def prepare(self, records: Sequence[Record], now: datetime) -> Any:
-        """What the agent calls before `store`, possibly while the batch before is being stored: the row
-        path prepares nothing ahead (`store` handles the whole batch); the columnar path computes it all."""
-        return records, now
+        """What the agent calls before `store`, possibly while the batch before is being stored. The row
+        path handles the whole batch here (its range state moves with its writes, so nothing may be
+        prepared ahead of them); the columnar path computes everything but the writes."""
+        return await BatchHandler.handle(self, records, now)
 
     async def store(self, prepared: Any) -> Handled:
         """Write a batch `prepare`d, in order; returns once rows, rollups and dead letters are durable."""
-        records, now = prepared
-        return await BatchHandler.handle(self, records, now)
+        handled: Handled = prepared
+        return handled
 
     async def handle(self, records: Sequence[Record], now: datetime) -> Handled:
         """Store one batch; returns once rows, rollups and dead letters are durable."""

@@ -20,7 +20,8 @@ Why this is exact:
   holds exactly the key's counted events of its range in records at offsets <= v — all of record
   v's, in index order — and two rows of the same version hold the same events. The index orders
   events inside a record but needs no place in the version: versions stay record offsets, so rows
-  written before batch records existed compare correctly with new ones.
+  written before batch records existed compare correctly with new ones (decision 0005 says how to
+  upgrade from workers that counted batch records inside offset ranges).
 - A single-event range is acked only once it is complete (a record of a later range was read), so
   a committed offset never lies after the first record of an open single-event range; a worker
   starting at a single-event record re-reads its range from the range start (`realign`), a worker

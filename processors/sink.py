@@ -7,8 +7,10 @@ The guarantee, and where each part of it is kept:
    them; on failure it retries with capped exponential backoff, forever. Nothing is acked while a
    write is failing, so consumption stops instead of dropping data. Retrying a statement that did
    land is harmless: raw rows collapse (ReplacingMergeTree + FINAL), rollup rows carry a version.
-3. Records are acked only once their whole offset range is stored (processors.ranges), and Faust
-   commits offsets up to the highest contiguous acked offset: a crash replays whole ranges.
+3. Records are acked only once their whole range is stored (processors.ranges), in offset order per
+   partition, and the agent never leaves a record it took unacked while acking later ones (any error
+   in the batch step stops the worker): Faust commits past the highest acked offset without checking
+   for gaps, so this ordering is what keeps a crash replaying whole ranges.
 4. The replay is recognised (processors.dedup): a record stored before from the same (partition,
    offset) is not stored again but is recounted in the range being rebuilt; another record with a
    stored id is a duplicate and counts nowhere. At-least-once delivery into idempotent writes gives

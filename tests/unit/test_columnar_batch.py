@@ -209,9 +209,11 @@ async def run(seed: int) -> tuple[int, int, int]:
     return len(rows.warehouse.events), len(rows.warehouse.rollups), len(rows.dead)
 
 
-async def test_a_batch_prepared_while_the_one_before_is_stored_stores_the_same() -> None:
+@pytest.mark.parametrize("columnar", [True, False])
+async def test_a_batch_prepared_while_the_one_before_is_stored_stores_the_same(columnar: bool) -> None:
     """The agent prepares batch N+1 while batch N is being written: N's new events must count as
-    stored for N+1 (a re-sent event is a duplicate, not new twice), and the result equals one at a time."""
+    stored for N+1 (a re-sent event is a duplicate, not new twice), and the result equals one at a time.
+    The row path does its whole batch in `prepare` (its ranges move with its writes)."""
     for seed in range(25):
         rng = random.Random(seed)
         log = stream(rng, rng.randint(1, 3), rng.randint(10, 60))
@@ -220,10 +222,9 @@ async def test_a_batch_prepared_while_the_one_before_is_stored_stores_the_same()
             size = rng.randint(1, 12)
             cuts.append(log[start : start + size])
             start += size
-        one_by_one, overlapped = Worker(True, 5), Worker(True, 5)
+        one_by_one, overlapped = Worker(columnar, 5), Worker(columnar, 5)
         acks = [(await one_by_one.handle(batch)).update.ack_below for batch in cuts]
         handler = overlapped.handler
-        assert isinstance(handler, ColumnarBatchHandler)
         acks_a: list[dict[int, int]] = []
         in_flight = None
         for batch in cuts:
@@ -283,3 +284,28 @@ def test_the_worker_path_setting_defaults_to_columnar_and_refuses_other_values(m
     monkeypatch.setenv("TALLY_WORKER_PATH", "vectorised-please")
     with pytest.raises(ValidationError, match="worker_path"):
         WorkerSettings()
+
+
+async def test_integer_sums_beyond_32_bits_are_exact() -> None:
+    """`content_chars` and `latency_ms` are UInt32 columns; their sums are UInt64 measures: a batch whose
+    sum passes 2^32 must not wrap (polars sums a UInt32 column as UInt32)."""
+    stamp = NOW - timedelta(minutes=5)
+    docs = [
+        {"event_id": str(uuid.UUID(int=i + 1, version=4)), "tenant_id": "acme", "timestamp": stamp.isoformat(),
+         "type": "message", "session_id": "s-1", "role": "user", "content_chars": 3_000_000_000}
+        for i in range(3)
+    ] + [
+        {"event_id": str(uuid.UUID(int=i + 100, version=4)), "tenant_id": "acme", "timestamp": stamp.isoformat(),
+         "type": "llm_call", "session_id": "s-1", "provider": "openai", "model": "gpt-4o-mini",
+         "latency_ms": 86_400_000}
+        for i in range(60)
+    ]  # fmt: skip
+    record = Record(b"acme", b"\n".join(orjson.dumps(d) for d in docs), 0, 0, NOW, EVENTS_BATCH_V1)
+    paths = [Worker(False, 5), Worker(True, 5)]
+    for w in paths:
+        await w.handle([record])
+    assert_same_state(*paths)
+    assert paths[1].dead == []
+    day = {r["type"]: r for r in paths[1].warehouse.rollups.values() if r["granularity"] == "day"}
+    assert day["message"]["content_chars"] == 9_000_000_000
+    assert day["llm_call"]["latency_ms_sum"] == 60 * 86_400_000
