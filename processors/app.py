@@ -19,6 +19,7 @@ from processors.alerts.service import CHECK_SECONDS, AlertService
 from processors.columnar_batch import ColumnarBatchHandler
 from processors.pipeline import BatchHandler, Handled, whole_record_batches
 from processors.rows import DeadLetter, Record
+from processors.seeks import SoughtPartitions
 from processors.settings import WorkerSettings
 from processors.sink import EventSink
 from schemas.ddl import EVENTS_TABLE
@@ -127,6 +128,8 @@ def create_app(
         # works on its own thread, or the server): at most one write in flight, batches written in order.
         pending: dict[int, list[Any]] = defaultdict(list)
         in_flight: tuple[asyncio.Future[Handled], list[Any]] | None = None
+        # after a seek back, records queued in the stream and the take buffer still arrive first: dropped
+        sought = SoughtPartitions(app.conf.stream_buffer_maxsize + settings.batch_max_records + 1)
 
         async def finish() -> None:
             nonlocal in_flight
@@ -155,7 +158,12 @@ def create_app(
             async for taken in stream.noack_take(settings.batch_max_records, within=settings.batch_seconds):
                 # records fetched before a rebalance belong to the old assignment: they come back
                 generation = app.consumer_generation_id
-                events = [ev for ev in taken if ev.message.generation_id == generation]
+                events = [
+                    ev
+                    for ev in taken
+                    if ev.message.generation_id == generation
+                    and sought.keep(ev.message.partition, ev.message.offset, generation)
+                ]
                 first: dict[int, int] = {}
                 batched: set[int] = set()
                 for ev in events:
@@ -169,6 +177,8 @@ def create_app(
                 for partition, offset in seeks.items():
                     await app.consumer.seek(TP(settings.events_topic, partition), offset)
                     pending[partition].clear()
+                    highest = max(ev.message.offset for ev in events if ev.message.partition == partition)
+                    sought.sought(partition, highest, generation)
                     events = [ev for ev in events if ev.message.partition != partition]
                 if not events:
                     await finish()

@@ -124,7 +124,7 @@ class ColumnarBatchHandler(BatchHandler):
         lookup = asyncio.ensure_future(self._stored_ids(frame))  # the dedup query runs on the engine's thread
         await asyncio.sleep(0)  # ... from now on, while the events are checked and priced here
         frame = self._checked(frame, dead, letter, batch)
-        counted, new = self._classified(frame, await lookup)
+        counted, new, batch.duplicates = self._classified(frame, await lookup)
         stamp = now.replace(microsecond=now.microsecond // 1000 * 1000)  # DateTime64(3), as the row path's text
         table = events_table(counted.with_columns(pl.col("ts").dt.truncate("1ms")), stamp)
         stored = table.filter(pa.array(new.to_numpy())) if new.any() else None
@@ -135,7 +135,7 @@ class ColumnarBatchHandler(BatchHandler):
             complete, rows = pa.concat_tables([complete, rows]), []
         batch.dead = [slotted[1] for slotted in sorted(dead, key=lambda d: d[0])]
         new_count = int(new.sum())
-        counts = (new_count, frame.height - counted.height, counted.height - new_count)
+        counts = (new_count, frame.height - counted.height - batch.duplicates, counted.height - new_count)
         return Prepared(Handled(batch, update, late), stored, complete, rows, counts)
 
     async def store(self, prepared: Prepared) -> Handled:
@@ -208,7 +208,7 @@ class ColumnarBatchHandler(BatchHandler):
         return frame, dead, letter
 
     def _checked(self, frame: pl.DataFrame, dead: list[Slotted], letter: Letter, batch: Batch) -> pl.DataFrame:
-        """The in-bound, first-seen events of `frame`, priced; events refused here are added to `dead`."""
+        """The in-bound events of `frame` (copies of an id included), priced; refused ones are added to `dead`."""
         too_old = pl.col("ts") < pl.col("at") - pl.lit(self._retention)
         days = self._retention.days
         too_old_reason = f"timestamp older than the raw retention of {days} days: not stored" if self._retention else ""
@@ -224,9 +224,6 @@ class ColumnarBatchHandler(BatchHandler):
         bad = frame.filter(pl.col("refused").is_not_null())
         dead += [letter(e, reason) for e, reason in bad.select("event", "refused").iter_rows()]
         frame = frame.filter(pl.col("refused").is_null())
-        first = frame.select(pl.struct("tenant_id", "event_id").is_first_distinct()).to_series()
-        batch.duplicates = frame.height - int(first.sum())
-        frame = frame.filter(first)
         return self._priced(frame, batch)
 
     def _priced(self, frame: pl.DataFrame, batch: Batch) -> pl.DataFrame:
@@ -277,22 +274,33 @@ class ColumnarBatchHandler(BatchHandler):
         return stored
 
     @staticmethod
-    def _classified(frame: pl.DataFrame, stored: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
-        """The counted rows (new and replayed, in batch order) and which of them are new (processors.dedup)."""
+    def _classified(frame: pl.DataFrame, stored: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series, int]:
+        """The counted rows (new and replayed, in batch order), which of them are new, and how many copies
+        of new ids came after their first place in the batch (processors.dedup.classify, on columns: the
+        stored check first, so an event at its stored place counts whatever copies come before it)."""
         if frame.is_empty():
-            return frame, pl.Series("new", [], dtype=pl.Boolean)
+            return frame, pl.Series("new", [], dtype=pl.Boolean), 0
+        identity = pl.struct("tenant_id", "event_id")
         if stored.is_empty():
-            return frame, pl.Series("new", [True] * frame.height)
+            first = frame.select(identity.is_first_distinct()).to_series()
+            return frame.filter(first), pl.Series("new", [True] * int(first.sum())), frame.height - int(first.sum())
         ids = stored.select("tenant_id", "event_id").unique().with_columns(stored=pl.lit(True))
         places = stored.unique().with_columns(here=pl.lit(True))
         marked = (
             frame.select("tenant_id", "event_id", *(pl.col(c).cast(pl.Int64) for c in _PLACE))
             .join(ids, on=["tenant_id", "event_id"], how="left", maintain_order="left")
             .join(places, on=["tenant_id", "event_id", *_PLACE], how="left", maintain_order="left")
+            .select(
+                new=pl.col("stored").is_null(),
+                here=pl.col("here").fill_null(False),
+                # among the new ones, the first copy of each id (stored ids' copies are told apart by place)
+                first=pl.struct("tenant_id", "event_id", pl.col("stored").is_null()).is_first_distinct(),
+            )
         )
-        is_new = marked.get_column("stored").is_null()
-        keep = is_new | marked.get_column("here").fill_null(False)
-        return frame.filter(keep), is_new.filter(keep)
+        is_new = marked.get_column("new") & marked.get_column("first")
+        keep = is_new | marked.get_column("here")
+        copies = int((marked.get_column("new") & ~marked.get_column("first")).sum())
+        return frame.filter(keep), is_new.filter(keep), copies
 
     def _aggregate_columns(
         self, records: Sequence[Record], counted: pl.DataFrame, table: pa.Table

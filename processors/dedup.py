@@ -9,7 +9,11 @@ which of its ids are already there:
 - stored from this very (partition, offset, index): **replayed** (the record is read again after
   a crash or a rebalance) — not inserted again, but counted in the rollups of the range being rebuilt;
 - stored from any other place — another record, or another index of the same batch record (a
-  client that put one event twice in a request): a **duplicate** — neither inserted nor counted.
+  client that put one event twice in a request): a **duplicate** — neither inserted nor counted;
+- not stored, but at an earlier place of the same batch too: a duplicate of the batch. Only ids that
+  are not stored are deduplicated inside the batch, and only after the stored check: an event at the
+  place its id was stored from always counts, whichever copies of the id come before it in the batch
+  (another partition's copy may be read first in a later pass).
 
 Why this is exact: a place holds the same bytes in every pass (Kafka records are immutable and the
 framing cuts a value the same way every time), so each pass classifies each place the same way,
@@ -49,6 +53,9 @@ class Classified:
     counted: list[Row] = field(default_factory=list)
     """To count in the rollups: the new ones and the replayed ones, in batch order."""
     duplicates: int = 0
+    """Copies of ids stored from another place."""
+    batch_duplicates: int = 0
+    """Copies of ids not stored, after their first place in the batch."""
 
 
 def place_of(row: Row) -> Place:
@@ -57,11 +64,18 @@ def place_of(row: Row) -> Place:
 
 
 def classify(rows: Sequence[Row], stored: Sources) -> Classified:
-    """Split rows into new, replayed (counted, not inserted) and duplicates (dropped)."""
+    """Split rows (in batch order, copies included) into new, replayed (counted, not inserted) and
+    duplicates (dropped): of stored ids, and later copies of new ids in the batch."""
     out = Classified()
+    new_ids: set[tuple[str, str]] = set()
     for row in rows:
-        sources = stored.get((row["tenant_id"], row["event_id"]))
+        identity = (row["tenant_id"], row["event_id"])
+        sources = stored.get(identity)
         if not sources:
+            if identity in new_ids:
+                out.batch_duplicates += 1
+                continue
+            new_ids.add(identity)
             out.new.append(row)
             out.counted.append(row)
         elif place_of(row) in sources:

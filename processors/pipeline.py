@@ -111,6 +111,7 @@ class BatchHandler:
             lookup = functools.partial(stored_sources, self._warehouse, self._database, batch.rows)
             stored = await self._events.retrying(lookup)
         classified = classify(batch.rows, stored)
+        batch.duplicates = classified.batch_duplicates
         await self._events.write(classified.new)
         update, late = self._aggregate(records, batch, classified.counted)
         await self._rollups.write([rollup_row(key, agg, p, r, v) for (p, r, key), (agg, v) in update.touched.items()])

@@ -65,7 +65,8 @@ class Batch:
     dead: list[DeadLetter] = field(default_factory=list)
     unknown_model: int = 0
     duplicates: int = 0
-    """Events dropped because the same (tenant_id, event_id) came earlier in the batch."""
+    """Events dropped because the same (tenant_id, event_id), not stored, came earlier in the batch (set
+    once the batch is classified against what is stored: processors.dedup)."""
 
 
 def event_row(event: AnyEvent, book: PriceBook, ingested_at: str, overrides: OverrideLookup = _no_overrides) -> Row:
@@ -135,14 +136,13 @@ def build_batch(
     whose framing is broken becomes one dead letter, whole, with the reason. Events that are not
     JSON, not a valid event, whose key is not the event's tenant, older than the raw `retention`
     (the table would drop them on insert) or more than a day ahead become dead letters with the
-    reason (and their index in a batch record); a (tenant_id, event_id) seen earlier in the batch
-    is dropped; the rest become rows, each with its place (source_partition, source_offset,
-    source_index).
+    reason (and their index in a batch record); the rest become rows, each with its place
+    (source_partition, source_offset, source_index), copies of an id included: which copy counts
+    depends on what is stored (processors.dedup.classify).
     """
     checks = _Checks(ingested_at, retention)
     batch = Batch()
     stamp = ch_datetime64(ingested_at)
-    seen: set[tuple[str, str]] = set()
     for item in records:
         record = item if isinstance(item, Record) else Record(*item)
         try:
@@ -155,11 +155,6 @@ def build_batch(
             event = checks.event(record, value, batch.dead, index if batched else None)
             if event is None:
                 continue
-            identity = (event.tenant_id, str(event.event_id))
-            if identity in seen:
-                batch.duplicates += 1
-                continue
-            seen.add(identity)
             row = event_row(event, book, stamp, overrides)
             row["source_partition"], row["source_offset"], row["source_index"] = record.partition, record.offset, index
             if row["price_status"] == "unknown_model":

@@ -309,3 +309,29 @@ async def test_integer_sums_beyond_32_bits_are_exact() -> None:
     day = {r["type"]: r for r in paths[1].warehouse.rollups.values() if r["granularity"] == "day"}
     assert day["message"]["content_chars"] == 9_000_000_000
     assert day["llm_call"]["latency_ms_sum"] == 60 * 86_400_000
+
+
+@pytest.mark.parametrize("columnar", [True, False])
+async def test_a_replayed_range_counts_its_events_when_a_copy_of_another_partition_comes_first(columnar: bool) -> None:
+    """An id stored from partition 1 also sits in partition 0. When partition 1's range is read again with
+    partition 0's copy earlier in the same batch, the stored place must still count: the rebuilt row of
+    partition 1 holds both of its events, and partition 0 counts none."""
+    stamp = (NOW - timedelta(minutes=5)).isoformat()
+
+    def doc(n: int) -> bytes:
+        return orjson.dumps({"event_id": str(uuid.UUID(int=n, version=4)), "tenant_id": "acme", "timestamp": stamp,
+                             "type": "message", "session_id": "s-1", "role": "user", "content_chars": 10 * n})  # fmt: skip
+
+    copy, x, y = (
+        Record(b"acme", doc(1), 0, 0, NOW),
+        Record(b"acme", doc(1), 1, 0, NOW),
+        Record(b"acme", doc(2), 1, 1, NOW),
+    )
+    worker = Worker(columnar, 5)
+    await worker.handle([x])  # stored from partition 1; its range (span 5) stays open: not acked
+    worker.crash()  # read again from the committed offset (0) with partition 0's copy first
+    handled = await worker.handle([copy, x, y])
+    assert handled.batch.duplicates == 0
+    days = [r for r in worker.warehouse.rollups.values() if r["granularity"] == "day" and r["type"] == "message"]
+    assert {(r["source_partition"], r["events"], r["content_chars"]) for r in days} == {(1, 2, 30)}
+    assert sorted((e["source_partition"], e["source_offset"]) for e in worker.warehouse.events) == [(1, 0), (1, 1)]

@@ -112,3 +112,25 @@ def test_rows_stored_before_source_index_existed_read_as_index_zero() -> None:
     stored = {("acme", A1): {(1, 7, 0)}}
     out = classify([placed(A1, 7, 0)], stored)
     assert ([r["event_id"] for r in out.counted], out.new, out.duplicates) == ([A1], [], 0)
+
+
+def test_an_event_at_its_stored_place_counts_whatever_copies_come_before_it() -> None:
+    """A copy in partition 0 is read before the stored one of partition 1 in a later pass: the stored place
+    still counts (its range is being rebuilt), the copy is a duplicate."""
+    from processors.dedup import classify
+
+    stored = {("acme", A1): {(1, 7, 0)}}
+    copy = {**row("acme", A1), "source_partition": 0, "source_offset": 3, "source_index": 0}
+    out = classify([copy, placed(A1, 7, 0), placed(A2, 8, 0)], stored)
+    assert [(r["source_partition"], r["source_offset"]) for r in out.counted] == [(1, 7), (1, 8)]
+    assert [r["event_id"] for r in out.new] == [A2]
+    assert (out.duplicates, out.batch_duplicates) == (1, 0)
+
+
+def test_copies_of_an_id_not_stored_count_once_at_their_first_place() -> None:
+    from processors.dedup import classify
+
+    out = classify([placed(A1, 7, 0), placed(A1, 7, 1), placed(A1, 9, 0), placed(A2, 9, 1)], {})
+    assert [(r["event_id"], r["source_offset"], r["source_index"]) for r in out.new] == [(A1, 7, 0), (A2, 9, 1)]
+    assert out.counted == out.new
+    assert (out.duplicates, out.batch_duplicates) == (0, 2)

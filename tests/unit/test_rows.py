@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
+from processors.dedup import classify
 from processors.pricing import PriceBook
 from processors.rows import Batch, Record, build_batch, event_row
 from schemas.ddl import EVENTS_COLUMN_NAMES
@@ -19,6 +20,12 @@ from tests.factories import llm_call, message
 TS = datetime(2026, 11, 21, 10, 30, 0, 123456, tzinfo=UTC)
 NOW = datetime(2026, 11, 21, 10, 31, tzinfo=UTC)
 BOOK = PriceBook()
+
+
+def first_copies(batch: Batch) -> tuple[list[Any], int]:
+    """The rows counted when nothing is stored yet, and how many later copies of an id were dropped."""
+    classified = classify(batch.rows, {})
+    return classified.new, classified.batch_duplicates
 
 
 def rec(event: dict[str, Any]) -> tuple[bytes, bytes]:
@@ -315,15 +322,17 @@ def test_unknown_model_rows_are_kept_and_counted() -> None:
     assert [r["price_status"] for r in batch.rows] == ["unknown_model", "unknown_model"]
     assert [r["cost_usd"] for r in batch.rows] == [Decimal(0), Decimal(0)]
     assert batch.unknown_model == 2
-    assert batch.duplicates == 0
+    assert first_copies(batch)[1] == 0
 
 
 def test_repeated_event_in_one_batch_is_dropped_and_counted() -> None:
     doc = llm_call("acme", TS)
     other = message("acme", TS)
     batch = build_batch([rec(doc), rec(other), rec(doc), rec(doc)], PriceBook(), NOW)
-    assert [r["event_id"] for r in batch.rows] == [doc["event_id"], other["event_id"]]
-    assert batch.duplicates == 2
+    assert len(batch.rows) == 4  # copies are told apart once the batch is checked against what is stored
+    rows, copies = first_copies(batch)
+    assert [r["event_id"] for r in rows] == [doc["event_id"], other["event_id"]]
+    assert copies == 2
     assert batch.dead == []
 
 
@@ -331,29 +340,33 @@ def test_same_event_id_is_a_duplicate_even_if_the_body_differs() -> None:
     first = llm_call("acme", TS, input_tokens=10)
     second = {**first, "input_tokens": 20}
     batch = build_batch([rec(first), rec(second)], PriceBook(), NOW)
-    assert [r["input_tokens"] for r in batch.rows] == [10]
-    assert batch.duplicates == 1
+    rows, copies = first_copies(batch)
+    assert [r["input_tokens"] for r in rows] == [10]
+    assert copies == 1
 
 
 def test_same_event_id_of_two_tenants_is_not_a_duplicate() -> None:
     doc = message("acme", TS)
     batch = build_batch([rec(doc), rec({**doc, "tenant_id": "globex"})], PriceBook(), NOW)
-    assert [r["tenant_id"] for r in batch.rows] == ["acme", "globex"]
-    assert batch.duplicates == 0
+    rows, copies = first_copies(batch)
+    assert [r["tenant_id"] for r in rows] == ["acme", "globex"]
+    assert copies == 0
 
 
 def test_dead_letters_do_not_mark_an_event_as_seen() -> None:
     doc = message("acme", TS)
     batch = build_batch([(b"globex", orjson.dumps(doc)), rec(doc)], PriceBook(), NOW)
     assert len(batch.rows) == 1
-    assert batch.duplicates == 0
+    assert first_copies(batch)[1] == 0
     assert [d.reason for d in batch.dead] == ["record key is not the event's tenant_id"]
 
 
 def test_duplicate_unknown_model_is_counted_once() -> None:
     doc = llm_call("acme", TS, model="mystery-2")
     batch = build_batch([rec(doc), rec(doc)], PriceBook(), NOW)
-    assert (len(batch.rows), batch.unknown_model, batch.duplicates) == (1, 1, 1)
+    rows, copies = first_copies(batch)
+    assert (len(rows), copies) == (1, 1)
+    assert [r["price_status"] for r in rows] == ["unknown_model"]
 
 
 def test_record_without_a_key_is_accepted() -> None:
@@ -437,11 +450,12 @@ def test_times_and_arrivals_stay_parallel_to_rows_when_records_are_dropped() -> 
     batch = build_batch(records, PriceBook(), NOW)
     assert [(r["event_id"], r["source_offset"]) for r in batch.rows] == [
         (kept_a["event_id"], 11),
+        (kept_a["event_id"], 13),  # a copy: classify keeps the first place not stored (or the stored one)
         (kept_b["event_id"], 14),
     ]
-    assert batch.times == [TS, datetime(2026, 11, 21, 9, 0, tzinfo=UTC)]
-    assert batch.arrivals == [arrival[1], arrival[4]]
-    assert batch.duplicates == 1
+    assert batch.times == [TS, TS, datetime(2026, 11, 21, 9, 0, tzinfo=UTC)]
+    assert batch.arrivals == [arrival[1], arrival[3], arrival[4]]
+    assert [(r["source_offset"]) for r in first_copies(batch)[0]] == [11, 14]
     assert [d.reason.split(":")[0] for d in batch.dead] == [
         "not JSON",
         "record key is not the event's tenant_id",
@@ -599,7 +613,8 @@ def test_a_batch_record_with_broken_framing_is_dead_lettered_whole() -> None:
 def test_the_same_id_twice_in_one_batch_record_is_kept_once() -> None:
     doc = llm_call("acme", TS)
     batch = build_batch([batch_record([orjson.dumps(doc), orjson.dumps(doc)])], BOOK, NOW)
-    assert ([r["source_index"] for r in batch.rows], batch.duplicates) == ([0], 1)
+    rows, copies = first_copies(batch)
+    assert ([r["source_index"] for r in rows], copies) == ([0], 1)
 
 
 def test_single_event_and_batch_records_mix_in_one_batch() -> None:
