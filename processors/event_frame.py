@@ -19,10 +19,11 @@ import numpy as np
 import polars as pl
 import pyarrow as pa  # type: ignore[import-untyped]
 
-from processors.event_columns import TYPE_COLUMNS, type_frame
+from processors.event_columns import type_frame
 from schemas.arrow import TABLE_SCHEMAS
 from schemas.ddl import EVENTS_COLUMNS, EVENTS_TABLE
 from schemas.event_columns import to_columns
+from schemas.type_columns import TYPE_COLUMNS
 from schemas.types import USD_SCALE
 
 _MAPS: Final = {"properties": pl.String, "dimensions": pl.String, "measures": pl.Float64}
