@@ -39,7 +39,13 @@ class ViewsService(Service):  # type: ignore[misc]
     """Serves the views API inside the worker's event loop."""
 
     def __init__(
-        self, warehouse: Warehouse, database: str, directory: Directory, rules: RuleBook, settings: ViewsSettings
+        self,
+        warehouse: Warehouse,
+        database: str,
+        directory: Directory,
+        rules: RuleBook,
+        settings: ViewsSettings,
+        raw_retention_days: int = 30,
     ) -> None:
         super().__init__()
         config = uvicorn.Config(
@@ -51,6 +57,7 @@ class ViewsService(Service):  # type: ignore[misc]
                 rules=rules,  # followed by the worker's alert service, in this same process
                 rules_writer=KeyedLogWriter(settings.kafka_bootstrap, settings.alert_rules_topic),
                 ui_dir=settings.ui_dir,
+                raw_retention_days=raw_retention_days,
             ),
             host=settings.host,
             port=settings.port,
@@ -83,6 +90,13 @@ def main() -> None:
         WorkerSettings(),
         warehouse_settings,
         lambda warehouse, directory, rules: [
-            ViewsService(warehouse, warehouse_settings.database, directory, rules, views_settings)
+            ViewsService(
+                warehouse,
+                warehouse_settings.database,
+                directory,
+                rules,
+                views_settings,
+                raw_retention_days=warehouse_settings.raw_retention_days,
+            )
         ],
     )

@@ -41,13 +41,14 @@ def create_app(
     rules_writer: KeyedLogWriter | None = None,
     ui_dir: Path | None = None,
     limits: BodyLimitSettings | None = None,
+    raw_retention_days: int = 30,
 ) -> FastAPI:
     """The dashboard API over `warehouse`, keys checked against `directory`, which `follower` keeps
     current (started and stopped with the app) or the caller does; `clock` gives "now" (tests pin it).
     `writer` (started and stopped with the app) saves tenants' store settings; without one they are
     read-only. `rules` holds the alert rules (`rules_follower` keeps it current; `rules_writer` saves
     changes; both started and stopped with the app). `limits`: request body limits (default: from the
-    environment)."""
+    environment). `raw_retention_days`: how long raw events are kept (explore refuses older periods)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -77,6 +78,7 @@ def create_app(
     app.state.directory_writer = writer
     app.state.rules = rules
     app.state.rules_writer = rules_writer
+    app.state.raw_retention_days = raw_retention_days
     auth.install(app)
     context.install(app)
     for router in ROUTERS:
@@ -138,5 +140,6 @@ def main() -> None:
         rules_follower=KeyedLogFollower(settings.kafka_bootstrap, settings.alert_rules_topic, rules),
         rules_writer=KeyedLogWriter(settings.kafka_bootstrap, settings.alert_rules_topic),
         ui_dir=settings.ui_dir,
+        raw_retention_days=warehouse_settings.raw_retention_days,
     )
     uvicorn.run(app, host=settings.host, port=settings.port)
