@@ -286,8 +286,10 @@ async def ingest_and_queries(args: argparse.Namespace, bootstrap: str, tmp: Path
         for path, stats in result["endpoints"].items():
             figure(f"query_{label}_{path}_p50", stats["p50_ms"], "ms")
             figure(f"query_{label}_{path}_p95", stats["p95_ms"], "ms")
-        worst = max(s["p95_ms"] for p, s in result["endpoints"].items() if p != "raw SQL")
-        figure(f"query_{label}_worst_p95", worst, "ms")
+        views = {p: s for p, s in result["endpoints"].items() if p != "raw SQL" and not p.startswith("/explore")}
+        figure(f"query_{label}_worst_p95", max(s["p95_ms"] for s in views.values()), "ms")
+        explore = [s["p95_ms"] for p, s in result["endpoints"].items() if p.startswith("/explore")]
+        figure(f"explore_{label}_worst_p95", max(explore), "ms")
         if result.get("export"):
             figure(
                 f"export_{label}_rows_per_s", result["export"]["rows_per_s"], "rows/s", rows=result["export"]["rows"]
@@ -303,7 +305,7 @@ def report(out_dir: Path, quick: bool) -> None:
         (out_dir / name).write_text(json.dumps(doc, indent=2))
     targets = {
         "P_pipeline": (">=", 50_000), "ratio_P_B1": (">=", 0.3), "freshness_50pct_p95": ("<=", 1000),
-        "ingest_http_batch500": (">=", 30_000), "query_10M_worst_p95": ("<=", 50),
+        "ingest_http_batch500": (">=", 30_000), "query_10M_worst_p95": ("<=", 50), "explore_10M_worst_p95": ("<=", 100),
         "memory_worker_peak_rss": ("<=", 300),
         # the same targets on batch records, the way ingest writes the topic
         "p_batched": (">=", 50_000), "ratio_p_b2_batched": (">=", 0.5), "freshness_batched_50pct_p95": ("<=", 1000),

@@ -73,6 +73,14 @@ ENDPOINTS = [
     "/forecast",
     "/sessions/recent",
 ]
+EXPLORE = [
+    "/explore?event=custom&name=build.finished&group_by=site_type&measure=count&measure=p95(duration_s)&period=30d",
+    "/explore?event=llm_call&where=domain=shop.example&group_by=model&measure=sum(cost_usd)&measure=users&period=30d",
+    "/explore?event=custom&name=build.finished&where=status=failed&group_by=site_type&group_by=status"
+    "&measure=avg(duration_s)&measure=sessions&period=7d",
+    "/explore?event=custom&name=queue.depth&measure=last(depth)&measure=max(depth)&period=24h",
+]
+"""Explore: tenants' own events (the custom events loaded), its own target (p95 <= 100 ms)."""
 
 
 def rss_mb() -> float:
@@ -87,13 +95,13 @@ def events_sql(n: int, tenants: int, now: datetime, big_rows: int) -> str:
     return f"""
 INSERT INTO {DB}.events (tenant_id, event_id, type, ts, session_id, end_user_id, domain, feature, operation,
     provider, model, input_tokens, output_tokens, cached_input_tokens, latency_ms, status, role,
-    product_action, product_id, product_name, search_query, results_count, cost_usd, price_status, ingested_at,
-    source_partition, source_offset)
+    product_action, product_id, product_name, search_query, results_count, name, dimensions, measures, cost_usd,
+    price_status, ingested_at, source_partition, source_offset)
 SELECT
     if(number < {big_rows}, 't000', concat('t', leftPad(toString(1 + number % {tenants - 1}), 3, '0'))) AS tenant,
     generateUUIDv4(number) AS id,
     ['llm_call','llm_call','llm_call','llm_call','message','message','message','session_started',
-     'product_event','search'][1 + number % 10] AS kind,
+     'product_event','search','custom'][1 + number % 11] AS kind,
     toDateTime64('{end}', 3, 'UTC') - toIntervalMillisecond(intDiv(number * {span * 1000}, {n}) + 1) AS t,
     concat('s', toString(intDiv(number, 7))) AS session,
     concat('u', toString(intDiv(number, 7) % 5000)) AS user,
@@ -113,6 +121,10 @@ SELECT
     if(kind = 'product_event', concat('Product ', toString(number % 500)), ''),
     if(kind = 'search', concat('looking for item ', toString(number % 300)), ''),
     if(kind = 'search', number % 5, 0),
+    if(kind = 'custom', ['build.finished','queue.depth','escalation'][1 + intDiv(number, 11) % 3], ''),
+    if(kind = 'custom', map('status', if(number % 7 = 0, 'failed', 'ok'),
+                            'site_type', ['landing','blog','shop','portfolio'][1 + number % 4]), map()),
+    if(kind = 'custom', map('duration_s', toFloat64(30 + number % 300), 'depth', toFloat64(number % 17)), map()),
     if(kind = 'llm_call', toDecimal128((200 + number % 3000) * 0.00000015 + (50 + number % 800) * 0.0000006, 12), 0),
     if(kind = 'llm_call', 'priced', 'not_applicable'),
     t, 0, number
@@ -227,10 +239,11 @@ async def main() -> None:
         worst = 0.0
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench", timeout=120) as client:
-            for path in ENDPOINTS:  # one untimed request each first: a dashboard in use is warm
+            for path in ENDPOINTS + EXPLORE:  # one untimed request each first: a dashboard in use is warm
                 tid = rng.choice(small)
                 await client.get(f"/api/dashboard/{tid}{path}", headers={"authorization": f"Bearer {keys[tid]}"})
-            for path in ENDPOINTS:
+            worst_explore = 0.0
+            for path in ENDPOINTS + EXPLORE:
                 times = []
                 for _ in range(args.runs):
                     tid = rng.choice(small)
@@ -242,11 +255,15 @@ async def main() -> None:
                     if r.status_code != 200:
                         raise SystemExit(f"{path}: {r.status_code} {r.text[:300]}")
                 p95 = pct(times, 0.95)
-                worst = max(worst, p95)
+                if path in EXPLORE:
+                    worst_explore = max(worst_explore, p95)
+                else:
+                    worst = max(worst, p95)
                 p50 = statistics.median(times)
                 print(f"{path:52} {p50:8.1f} {p95:8.1f} {max(times):8.1f} {p50 / raw_p50:7.1f}")
                 results[path] = {"p50_ms": p50, "p95_ms": p95, "max_ms": max(times)}
             print(f"worst dashboard p95: {worst:.1f} ms (target 50 ms)")
+            print(f"worst explore p95: {worst_explore:.1f} ms (target 100 ms)")
         exported: dict[str, float] = {}
         if args.export_rows:
             with serve(app) as url:  # real HTTP: the in-process ASGI transport would buffer the whole body
