@@ -1,7 +1,7 @@
 """The rules every worker and views process holds, followed from the compacted rules topic.
 
 `RuleBook.apply` takes the topic's records (`schemas.alerts` lists the keys); `rules(tenant)` gives
-the tenant's effective rules: its own, plus the seeded defaults of seed 003 (daily cost over $50,
+the tenant's effective rules: its own, plus the seeded defaults (daily cost over $50,
 LLM error rate over 15 %, and, once a monthly budget is set, 80 % and 100 % of it) unless the
 tenant replaced or disabled them under the same id.
 """
@@ -29,7 +29,7 @@ EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 @lru_cache(maxsize=65_536)
 def default_rules(tenant_id: str, budget: Decimal | None) -> tuple[AlertRule, ...]:
-    """Seed 003's default rules for a tenant (budget rules only with a budget); built once per tenant
+    """The default rules of a tenant (budget rules only with a budget); built once per tenant
     and budget (rules are immutable), since every evaluation asks for every tenant's."""
     common = {"tenant_id": tenant_id, "created_at": EPOCH, "updated_at": EPOCH}
     rules = [

@@ -138,12 +138,12 @@ async def freshness(
             await asyncio.sleep(0.2)
 
     async def watch(client: httpx.AsyncClient) -> None:
-        params = {"type": "llm_call", "period": "1h", "group_by": "d3", "measures": "events"}
+        params = {"type": "llm_call", "period": "1h", "group_by": "feature", "measures": "events"}
         while not stop.is_set() or len(seen) < len(sent):
             body = (await client.get(f"{worker.url}/api/dashboard/fresh/series", params=params)).json()
             now = time.perf_counter()
             for point in body["points"]:
-                feature = point["group"]["d3"]
+                feature = point["group"]["feature"]
                 if feature in sent and feature not in seen:
                     seen[feature] = now
             await asyncio.sleep(0.1)  # every poll is a query on the worker's store: keep the probe light

@@ -243,7 +243,7 @@ async def freshness(load: Load, views: httpx.AsyncClient, stop: asyncio.Event, e
         await asyncio.gather(*tasks)
 
     async def watch() -> None:
-        params = {"type": "llm_call", "period": "1h", "group_by": "d3", "measures": "events"}
+        params = {"type": "llm_call", "period": "1h", "group_by": "feature", "measures": "events"}
         deadline = float("inf")  # 30 s after `stop`, for the last markers
         while len(seen) < len(started) or not stop.is_set():
             if stop.is_set():
@@ -253,7 +253,7 @@ async def freshness(load: Load, views: httpx.AsyncClient, stop: asyncio.Event, e
             r = await views.get(f"/api/dashboard/{FRESH}/series", params=params)
             now = time.perf_counter()
             for point in r.json()["points"]:
-                feature = point["group"]["d3"]
+                feature = point["group"]["feature"]
                 if feature in started and feature not in seen:
                     seen[feature] = now
             await asyncio.sleep(0.1)  # every poll is a query on the worker's store: keep the probe light

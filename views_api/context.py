@@ -3,7 +3,7 @@
 `TenantCtx` authenticates the key (401), checks it may read the tenant (403), counts the request
 against the key's rate (429, `views_api.limits`), checks that the tenant exists (404) and counts the
 request against the tenant's rate (429). `period_params(default)` builds the dependency that resolves
-a view's period parameters (seed 001: `period`, `days`, `from`/`to`, `tz`, `granularity`) in the
+a view's period parameters (`period`, `days`, `from`/`to`, `tz`, `granularity`) in the
 tenant's zone; a wrong value is a 422 naming the parameter.
 """
 

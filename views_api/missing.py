@@ -1,7 +1,7 @@
-"""Seed 004's missing products (pure): zero-result searches turned into the products people asked for.
+"""Missing products (pure): zero-result searches turned into the products people asked for.
 
 A search that found nothing says what the shop lacks. `extract` takes the product out of one
-query with the seed's patterns ("looking for X", "do you have X", "need a X", "searching for X",
+query with a few patterns ("looking for X", "do you have X", "need a X", "searching for X",
 "X products/items/parts", "show me X", "where is the X"): the first pattern that matches wins, its
 capture is lower-cased, whitespace collapsed, trimmed of punctuation and of a leading article
 (a, an, the, some, any); a query no pattern
@@ -31,7 +31,7 @@ PATTERNS: Final = tuple(
         r"\bwhere (?:is|are) (?:the )?(.+?)(?:\?|$)",
     )
 )
-"""The seed's extraction patterns, tried in order on the normalised query."""
+"""The extraction patterns, tried in order on the normalised query."""
 
 CATEGORIES: Final[dict[str, tuple[str, ...]]] = {
     "tools": ("tool", "wrench", "hammer", "drill", "saw", "screwdriver", "pliers"),

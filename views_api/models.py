@@ -1,4 +1,4 @@
-"""Response models of seed 000's tenant dashboard. Money is a decimal string: exact to the pico-dollar."""
+"""Response models of the tenant dashboard. Money is a decimal string: exact to the pico-dollar."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ class TenantInfo(ApiModel):
 
 
 class Overview(ApiModel):
-    """Seed 000's analytics overview: 'today' is the current day in `tz` (the tenant's zone by default)."""
+    """The analytics overview: 'today' is the current day in `tz` (the tenant's zone by default)."""
 
     tenant_id: str
     tz: str
@@ -295,3 +295,21 @@ class DomainRow(ApiModel):
 class DomainBreakdown(ApiModel):
     period: PeriodOut
     domains: list[DomainRow]
+
+
+class SeriesPoint(ApiModel):
+    start: datetime
+    group: dict[str, str]
+    """The values of the `group_by` dimensions, by name."""
+    values: dict[str, int | Decimal | float | dict[str, float]]
+    """Each requested measure (`measures` is a map of the custom measures' sums)."""
+
+
+class Series(ApiModel):
+    tenant_id: str
+    type: str
+    dimensions: list[str]
+    """The type's named dimensions (what `group_by` and `where` take, with `domain`)."""
+    period: PeriodOut
+    points: list[SeriesPoint]
+    """Buckets with data only, in time order then group order."""

@@ -6,44 +6,41 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from schemas.alerts import ChannelIn, ChannelView, RuleView
+from views_api.models import ApiModel
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
-
-
-class RuleOut(_Model):
+class RuleOut(ApiModel):
     rule: RuleView
     """Channels masked: secrets are write-only."""
     seeded: bool
-    """A default rule of seed 003 (replace it with PUT, turn it off with DELETE)."""
+    """A default rule, seeded for every tenant (replace it with PUT, turn it off with DELETE)."""
     silenced_until: datetime | None
     acknowledged_at: datetime | None
 
 
-class RuleList(_Model):
+class RuleList(ApiModel):
     tenant_id: str
     default_channels: list[ChannelView]
     rules: list[RuleOut]
 
 
-class ChannelsIn(_Model):
+class ChannelsIn(ApiModel):
     channels: Annotated[list[ChannelIn], Field(max_length=10)]
     """New channels in full; saved ones kept by `{"kind": "keep", "id": ...}`."""
 
 
-class ChannelList(_Model):
+class ChannelList(ApiModel):
     channels: list[ChannelView]
 
 
-class SilenceIn(_Model):
+class SilenceIn(ApiModel):
     minutes: Annotated[int, Field(ge=1, le=30 * 24 * 60)]
 
 
-class ChannelTest(_Model):
+class ChannelTest(ApiModel):
     channel: str
     """The channel's kind."""
     id: str
@@ -54,12 +51,12 @@ class ChannelTest(_Model):
     """`delivered` or how it failed (alerting.channels.CATEGORIES): never the peer's answer or an error text."""
 
 
-class TestResult(_Model):
+class TestResult(ApiModel):
     rule_id: str
     results: list[ChannelTest]
 
 
-class Delivery(_Model):
+class Delivery(ApiModel):
     notification_id: str
     channel: str
     status: str
@@ -68,7 +65,7 @@ class Delivery(_Model):
     at: datetime
 
 
-class AlertOut(_Model):
+class AlertOut(ApiModel):
     rule_id: str
     kind: str
     """The rule's latest transition (pending, firing, reminder, resolved, cleared)."""
@@ -81,7 +78,7 @@ class AlertOut(_Model):
     incident: str
 
 
-class ActiveAlerts(_Model):
+class ActiveAlerts(ApiModel):
     tenant_id: str
     alerts: list[AlertOut]
     """Rules pending or firing now."""
@@ -93,7 +90,7 @@ class HistoryItem(AlertOut):
     deliveries: list[Delivery]
 
 
-class AlertHistory(_Model):
+class AlertHistory(ApiModel):
     tenant_id: str
     since: datetime
     until: datetime

@@ -1,4 +1,4 @@
-"""Response models of seed 002 (usage analytics, model comparison) and seed 003 (funnel, cohorts,
+"""Response models of the usage views (usage analytics, model comparison) and the insights (funnel, cohorts,
 cost forecast, live activity feed). Money is a decimal string: exact unless a field says rounded."""
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ class UsageSummary(ApiModel):
 
 
 class Usage(ApiModel):
-    """Seed 002's usage analytics; sections `type` did not ask for are null."""
+    """Usage analytics; sections `type` did not ask for are null."""
 
     tenant_id: str
     type: str
@@ -133,7 +133,7 @@ class ModelStats(ApiModel):
 
 
 class ModelComparison(ApiModel):
-    """Seed 002's provider and model comparison, most expensive first."""
+    """The provider and model comparison, most expensive first."""
 
     tenant_id: str
     period: PeriodOut
@@ -171,7 +171,7 @@ class FunnelDay(ApiModel):
 
 
 class Funnel(ApiModel):
-    """Seed 003's conversion funnel: sessions started -> product viewed (recommended or inquired) -> clicked ->
+    """The conversion funnel: sessions started -> product viewed (recommended or inquired) -> clicked ->
     added to cart -> converted. Stages count distinct sessions, each independently: a session counts at a
     stage if it had that stage's event in the period, whatever it did before."""
 
@@ -200,7 +200,7 @@ class Cohort(ApiModel):
 
 
 class Cohorts(ApiModel):
-    """Seed 003's weekly retention cohorts, oldest first. An end user is active in a week when any
+    """Weekly retention cohorts, oldest first. An end user is active in a week when any
     event of theirs falls in it; first seen looks back over every stored day window."""
 
     tenant_id: str
@@ -226,7 +226,7 @@ class ForecastTotal(ApiModel):
 
 
 class CostForecast(ApiModel):
-    """Seed 003's cost forecast from the daily LLM cost of the last complete days."""
+    """The cost forecast from the daily LLM cost of the last complete days."""
 
     tenant_id: str
     tz: str
@@ -259,7 +259,7 @@ class LiveEvent(ApiModel):
 
 
 class LiveFeed(ApiModel):
-    """Seed 003's live activity feed: the latest events of the last 24 hours, newest first."""
+    """The live activity feed: the latest events of the last 24 hours, newest first."""
 
     tenant_id: str
     since: datetime

@@ -1,33 +1,22 @@
-"""Response models of seed 004's endpoints: telemetry, analytics, conversations, missing products.
+"""Response models of the telemetry views: telemetry, analytics, conversations, missing products.
 
-Keys are camelCase as in the seed. Money is a `Decimal`, serialised as a string (the seed's
-`string` cost fields): totals are exact, derived figures (averages, rates, projections) are rounded
-half-even to 6 decimal places. Rounded ratios the seed types as `string` are 2-decimal strings.
+Keys are snake_case as everywhere in the views API. Money is a `Decimal`, serialised as a string:
+totals are exact, derived figures (averages, rates, projections) are rounded half-even to 6 decimal
+places. Rounded ratios are 2-decimal strings.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer
-from pydantic.alias_generators import to_camel
-
-MoneyNumber = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
-"""A cost the seed types as a JSON number (the hourly trend)."""
-
-
-class CamelModel(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", use_attribute_docstrings=True, alias_generator=to_camel, populate_by_name=True
-    )
-
+from views_api.models import ApiModel
 
 # --- /telemetry -------------------------------------------------------------------------------------
 
 
-class TelemetryOverview(CamelModel):
+class TelemetryOverview(ApiModel):
     """Requests are LLM calls (`llm_call` events) in the period."""
 
     total_requests: int
@@ -45,7 +34,7 @@ class TelemetryOverview(CamelModel):
     """The period in words: 'Last 7 days', 'Last 24 hours', or 'from <since> to <until>' (UTC)."""
 
 
-class TelemetryCost(CamelModel):
+class TelemetryCost(ApiModel):
     """LLM cost of the period. Projections extrapolate the period's hourly rate."""
 
     total: Decimal
@@ -66,7 +55,7 @@ class TelemetryCost(CamelModel):
     without cost: 'increasing' if the second has any)."""
 
 
-class TelemetryTokens(CamelModel):
+class TelemetryTokens(ApiModel):
     total_input: int
     """Input (prompt) tokens of LLM calls, cached ones included."""
     total_output: int
@@ -76,18 +65,18 @@ class TelemetryTokens(CamelModel):
     """total / requests (2 decimals; 0 without requests)."""
 
 
-class TelemetryPerformance(CamelModel):
+class TelemetryPerformance(ApiModel):
     avg_response_time: float
     """Mean LLM call latency in milliseconds over calls that reported one (2 decimals; 0 without any)."""
     total_searches: int
     """`search` events in the period."""
     avg_searches_per_request: Decimal
-    """totalSearches / LLM requests, 2 decimals (a string, as in the seed)."""
+    """totalSearches / LLM requests, 2 decimals (a string)."""
     avg_iterations: Decimal
     """Iterations = LLM calls per session: LLM calls / distinct sessions with an LLM call, 2 decimals."""
 
 
-class ModelUsage(CamelModel):
+class ModelUsage(ApiModel):
     model: str
     provider: str
     count: int
@@ -99,22 +88,22 @@ class ModelUsage(CamelModel):
     """Share of all requests, percent (2 decimals)."""
 
 
-class DomainUsage(CamelModel):
+class DomainUsage(ApiModel):
     domain: str
     """The event's domain ('' for events sent without one)."""
     requests: int
     cost: Decimal
 
 
-class HourPoint(CamelModel):
+class HourPoint(ApiModel):
     hour: datetime
     """Start of the hour (UTC instant; hours aligned in the requested zone)."""
-    cost: MoneyNumber
-    """LLM cost of the hour (a JSON number, as in the seed)."""
+    cost: Decimal
+    """LLM cost of the hour."""
     requests: int
 
 
-class LiveSession(CamelModel):
+class LiveSession(ApiModel):
     """A session with an event in the last 60 minutes (raw events; figures over its last 24 hours)."""
 
     id: str
@@ -126,7 +115,7 @@ class LiveSession(CamelModel):
     """Model of its latest LLM call ('' without one)."""
 
 
-class Live(CamelModel):
+class Live(ApiModel):
     active_sessions: int
     """As overview.activeSessions."""
     current_cost: Decimal
@@ -135,8 +124,8 @@ class Live(CamelModel):
     """The 20 most recently active of them."""
 
 
-class Telemetry(CamelModel):
-    """Seed 004's AI performance and cost view of a period (rollups; the live session list reads raw events).
+class Telemetry(ApiModel):
+    """The AI performance and cost view of a period (rollups; the live session list reads raw events).
 
     `domain=` restricts every figure, live ones included, to one domain.
     """
@@ -157,7 +146,7 @@ class Telemetry(CamelModel):
 # --- /analytics -------------------------------------------------------------------------------------
 
 
-class QueryCount(CamelModel):
+class QueryCount(ApiModel):
     query: str
     """The search query as rollups group it (lower case, whitespace collapsed), cut to 50 characters."""
     count: int
@@ -165,7 +154,7 @@ class QueryCount(CamelModel):
     """Share of all searches of the period, percent (2 decimals)."""
 
 
-class LanguageShare(CamelModel):
+class LanguageShare(ApiModel):
     language: str
     """English, Spanish, French, German or Other (any other code sent)."""
     percentage: float
@@ -174,15 +163,15 @@ class LanguageShare(CamelModel):
     """CSS color class for the chart."""
 
 
-class MessageMetrics(CamelModel):
+class MessageMetrics(ApiModel):
     total_messages: int
     user_messages: int
     avg_messages_per_day: float
     """totalMessages / the period's length in days (7 for days=7, today counted whole; 2 decimals)."""
 
 
-class Analytics(CamelModel):
-    """Seed 004's behaviour view. Event payloads carry no message text, so there is no text sentiment:
+class Analytics(ApiModel):
+    """The behaviour view. Event payloads carry no message text, so there is no text sentiment:
     satisfaction comes from feedback events and languages from the messages' `language` property."""
 
     response_time: float
@@ -205,9 +194,9 @@ class Analytics(CamelModel):
 # --- /conversations ---------------------------------------------------------------------------------
 
 
-class RecentConversation(CamelModel):
-    """A session of the period. The event contract never carries message text, so unlike the seed
-    there is no `message` field: the message count and channel stand in."""
+class RecentConversation(ApiModel):
+    """A session of the period. The event contract never carries message text, so there is no
+    `message` field: the message count and channel stand in."""
 
     id: str
     """Session id."""
@@ -218,7 +207,7 @@ class RecentConversation(CamelModel):
     """Channel of its session_started event ('' if not seen in the period)."""
 
 
-class Conversations(CamelModel):
+class Conversations(ApiModel):
     total: int
     """Sessions started (session_started events) in the period."""
     change: float | None
@@ -230,7 +219,7 @@ class Conversations(CamelModel):
 # --- /missing-products ------------------------------------------------------------------------------
 
 
-class MissingProduct(CamelModel):
+class MissingProduct(ApiModel):
     name: str
     """Product extracted from the queries (see views_api.missing)."""
     count: int
@@ -242,7 +231,7 @@ class MissingProduct(CamelModel):
     """Up to 3 distinct queries (normalised), the most frequent first."""
 
 
-class MissingStatistics(CamelModel):
+class MissingStatistics(ApiModel):
     total_missing_products: int
     total_requests: int
     """Zero-result searches behind the products."""
@@ -251,7 +240,7 @@ class MissingStatistics(CamelModel):
     time_range: str
 
 
-class MissingCategories(CamelModel):
+class MissingCategories(ApiModel):
     """Top 5 product names of each category, by requests (keywords in views_api.missing.CATEGORIES)."""
 
     tools: list[str]
@@ -260,8 +249,8 @@ class MissingCategories(CamelModel):
     other: list[str]
 
 
-class MissingProducts(CamelModel):
-    """Seed 004's missing products: zero-result searches of the period (search rollups)."""
+class MissingProducts(ApiModel):
+    """Missing products: zero-result searches of the period (search rollups)."""
 
     missing_products: list[MissingProduct]
     """By count (desc), then name."""

@@ -1,4 +1,4 @@
-"""The dashboard web UI: static files of `ui/` served at `/` (and at seed 000's
+"""The dashboard web UI: static files of `ui/` served at `/` (and at the older
 `/static/dashboard.html?tenant_id=`), its npm dependencies from `ui/node_modules` (no build step).
 
 Pages call the same API with the key the user entered (kept in the browser tab); the server sends

@@ -1,4 +1,4 @@
-"""Seed 000's dashboard over the known event set: every figure equals what the events say."""
+"""The tenant dashboard over the known event set: every figure equals what the events say."""
 
 from __future__ import annotations
 
@@ -257,20 +257,35 @@ async def test_period_parameters_are_validated_by_name(v: Views) -> None:
         assert body["detail"][0]["loc"] == ["query", param], (query, body)
 
 
-async def test_generic_series_splits_custom_events_by_their_dimensions(v: Views) -> None:
-    body = await get(v, "/series?type=custom&d1=build.completed&group_by=d2&measures=events,measures&period=7d")
+async def test_the_series_view_splits_custom_events_by_their_named_dimensions(v: Views) -> None:
+    body = await get(
+        v, "/series?type=custom&where=name=build.completed&group_by=dimensions&measures=events,measures&period=7d"
+    )
     since = DAY0 - 6 * DAY
     builds = pick(v.events, since=since, until=DAY0 + DAY, type="custom", name="build.completed")
     got: dict[tuple[str, str], tuple[int, float]] = {}
     for p in body["points"]:
-        got[(p["start"], p["group"]["d2"])] = (p["values"]["events"], p["values"]["measures"]["duration_s"])
+        got[(p["start"], p["group"]["dimensions"])] = (p["values"]["events"], p["values"]["measures"]["duration_s"])
     want: dict[tuple[str, str], tuple[int, float]] = {}
     for e in builds:
         day = ts(e).replace(hour=0, minute=0, second=0).isoformat().replace("+00:00", "Z")
         n, total = want.get((day, f"status={e['dimensions']['status']}"), (0, 0.0))
         want[(day, f"status={e['dimensions']['status']}")] = (n + 1, total + e["measures"]["duration_s"])
     assert got == want and len(want) >= 8
-    assert body["dimensions"]["d1"] == "name"
+    assert body["dimensions"] == ["name", "dimensions"]
+    none = await get(v, "/series?type=custom&where=name=nothing.like.this&measures=events&period=7d")
+    assert none["points"] == []
     bad = await get(v, "/series?type=custom&measures=events,bogus", status=422)
     assert bad["detail"][0]["loc"] == ["query", "measures"]
     assert (await get(v, "/series?type=nope", status=422))["detail"][0]["loc"] == ["query", "type"]
+    for query, param in [
+        ("type=llm_call&group_by=d3", "group_by"),
+        ("type=llm_call&where=colour=red", "where"),
+        ("type=llm_call&where=model!=x", "where"),
+        ("type=llm_call&where=nothing", "where"),
+    ]:
+        assert (await get(v, f"/series?{query}", status=422))["detail"][0]["loc"] == ["query", param], query
+    by_feature = await get(v, "/series?type=llm_call&group_by=feature&where=domain=shop.acme.test&period=7d")
+    calls = pick(v.events, since=since, until=DAY0 + DAY, type="llm_call", domain="shop.acme.test")
+    assert sum(p["values"]["events"] for p in by_feature["points"]) == len(calls)
+    assert {p["group"]["feature"] for p in by_feature["points"]} == {e["feature"] for e in calls}

@@ -1,4 +1,4 @@
-"""Seed 004's missing products (pure): extraction, grouping, categories and recommendations."""
+"""Missing products (pure): extraction, grouping, categories and recommendations."""
 
 from __future__ import annotations
 

@@ -135,7 +135,7 @@ def live_sessions(
     limit: int,
     domain: str | None = None,
 ) -> Query:
-    """Sessions with an event in [active_since, until), most recently active first (seed 004's live list).
+    """Sessions with an event in [active_since, until), most recently active first (the telemetry view's live list).
 
     Each session's figures cover its events since `lookback_since`: first event, last event, LLM
     cost and the model of its latest LLM call ('' without one). `domain` keeps one domain's events.
@@ -161,7 +161,7 @@ def live_sessions(
 
 
 def conversation_tokens(database: str, tenant_id: str, since: datetime, until: datetime, limit: int) -> Query:
-    """Sessions of [since, until) with the most LLM tokens (seed 002's conversation table; raw events).
+    """Sessions of [since, until) with the most LLM tokens (the usage view's conversation table; raw events).
 
     Output names do not shadow columns: ClickHouse would substitute an alias
     `input_tokens` (= sum(input_tokens)) into its `sum(input_tokens + output_tokens)`, which fails

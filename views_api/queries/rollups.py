@@ -156,7 +156,7 @@ FUNNEL_STAGES: Final[dict[str, str]] = {
     "added_to_cart": f"type = 'product_event' AND {_ACTION} = 'added_to_cart'",
     "converted": "type = 'conversion'",
 }
-"""Seed 003's funnel stages: the rollup rows whose sessions reached each one."""
+"""The e-commerce funnel's stages: the rollup rows whose sessions reached each one."""
 
 
 def funnel_sessions(database: str, scope: Scope, bucket: tuple[str, str] | None = None) -> Query:

@@ -1,4 +1,4 @@
-"""Seed 000's tenant dashboard under /api/dashboard/{tenant_id}/ (settings and CSV export live apart)."""
+"""The tenant dashboard under /api/dashboard/{tenant_id}/ (settings and CSV export live apart)."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from views_api.deps import DatabaseDep, WarehouseDep
 from views_api.limits import Limits, SlotStreamingResponse
 from views_api.periods import Period
 
-router = APIRouter(prefix="/api/dashboard/{tenant_id}", tags=["dashboard"])
+router = APIRouter(prefix="/api/dashboard/{tenant_id}", tags=["export"])
 
 PAGE_ROWS = 5000
 HEADER = [c.rsplit(" AS ", 1)[-1] for c in queries.EVENT_COLUMNS]

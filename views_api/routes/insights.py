@@ -1,4 +1,4 @@
-"""Seed 003's insights under /api/dashboard/{tenant_id}/: funnel, cohorts, cost forecast, live activity feed.
+"""Insights under /api/dashboard/{tenant_id}/: funnel, cohorts, cost forecast, live activity feed.
 
 The funnel, cohorts and forecast read the rollups; the live feed is a drill-down over the raw events.
 """

@@ -14,7 +14,7 @@ from views_api.context import TenantCtx
 from views_api.deps import DatabaseDep, NowDep, WarehouseDep
 from views_api.models import EventOut, RecentSessions, SessionDetail, SessionSummary
 
-router = APIRouter(prefix="/api/dashboard/{tenant_id}", tags=["dashboard"])
+router = APIRouter(prefix="/api/dashboard/{tenant_id}", tags=["sessions"])
 
 MAX_SESSION_EVENTS = 2000
 

@@ -1,4 +1,4 @@
-"""Seed 004's endpoints under /api/dashboard/{tenant_id}/: telemetry, analytics, conversations, missing products.
+"""The telemetry views under /api/dashboard/{tenant_id}/: telemetry, analytics, conversations, missing products.
 
 Every figure reads the rollups except the two session lists (the live sessions of telemetry and the
 recent conversations), which are raw drill-downs. The models (views_api.models_telemetry) define
@@ -43,7 +43,7 @@ from views_api.periods import Bucket, Period, bucket_starts, floor, shift, sourc
 from views_api.queries import Scope
 from views_api.reading import change, mean, money, rate
 
-router = APIRouter(prefix="/api/dashboard/{tenant_id}", tags=["seed-004"])
+router = APIRouter(prefix="/api/dashboard/{tenant_id}", tags=["telemetry"])
 
 Week = Annotated[Period, Depends(period_params("7d"))]
 Month = Annotated[Period, Depends(period_params("30d"))]
@@ -77,7 +77,7 @@ FEEDBACK: Final = ("rating_sum", "rating_count", "thumbs_up", "thumbs_down")
 
 
 def time_range(period: Period) -> str:
-    """The period in words, as the seed's `timeRange`."""
+    """The period in words, (`time_range`)."""
     if period.label in _WORDS:
         return _WORDS[period.label]
     if period.label.startswith("days="):
@@ -87,7 +87,7 @@ def time_range(period: Period) -> str:
 
 
 def unit_of(period: Period) -> Bucket:
-    """The finest bucket seed 004 needs: minutes for minute-bucketed periods, else hours."""
+    """The finest bucket the telemetry views need: minutes for minute-bucketed periods, else hours."""
     return "minute" if period.bucket == "minute" else "hour"
 
 

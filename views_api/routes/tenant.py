@@ -1,4 +1,4 @@
-"""Seed 000's store configuration: read it (`info`) and change it (`PUT settings`, admin keys).
+"""The store configuration: read it (`info`) and change it (`PUT settings`, admin keys).
 
 The store settings are a record of their own in the tenant directory (`settings:<tenant>`), so an
 operator's tenant update never overwrites them. Concurrent writers use optimistic concurrency: `info`

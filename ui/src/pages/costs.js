@@ -81,7 +81,7 @@ export async function render(root, ctx) {
     { label: "Domain", value: (d) => d.domain || "(none)" },
     { label: "Calls", num: true, value: (d) => count(d.requests) },
     { label: "Cost", num: true, value: (d) => money(d.cost), raw: (d) => d.cost },
-  ], telemetry.domainBreakdown, { testid: "domains" });
+  ], telemetry.domain_breakdown, { testid: "domains" });
   const budget = section(lower, "Budget this month");
   const spent = Number(month.total_cost_usd);
   const limit = ctx.info.monthly_budget_usd;

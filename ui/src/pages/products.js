@@ -23,13 +23,13 @@ export async function render(root, ctx) {
     ], lists[i].products, { testid: `products-${kind}` });
   });
   const card = section(root, "Missing products (searches with no results)");
-  card.append(el(`<p class="muted">${count(missing.statistics.totalMissingProducts)} products, ${count(missing.statistics.totalRequests)} requests</p>`));
+  card.append(el(`<p class="muted">${count(missing.statistics.total_missing_products)} products, ${count(missing.statistics.total_requests)} requests</p>`));
   table(card, [
     { label: "Product", value: (p) => p.name },
     { label: "Requests", num: true, value: (p) => count(p.count), raw: (p) => p.count },
-    { label: "Last requested", value: (p) => when(p.lastRequested, ctx.info.timezone) },
+    { label: "Last requested", value: (p) => when(p.last_requested, ctx.info.timezone) },
     { label: "Examples", value: (p) => p.examples.join(" · ") },
-  ], missing.missingProducts, { testid: "missing-products" });
+  ], missing.missing_products, { testid: "missing-products" });
   if (missing.recommendations.length) {
     card.append(el(`<ul>${missing.recommendations.map((r) => `<li>${escape(r)}</li>`).join("")}</ul>`));
   }

@@ -1,4 +1,4 @@
-"""Seed 004's telemetry, analytics, conversations and missing products over the known event set.
+"""Telemetry, analytics, conversations and missing products over the known event set.
 
 Every expected figure is computed here from the events themselves (`pick`), not from the API's code.
 """
@@ -30,7 +30,7 @@ ELAPSED_END = datetime(2026, 3, 18, 16, tzinfo=UTC)
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def v(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Views]:
-    async with views(Path(tmp_path_factory.mktemp("seed004"))) as loaded:
+    async with views(Path(tmp_path_factory.mktemp("telemetry"))) as loaded:
         yield loaded
 
 
@@ -94,35 +94,35 @@ def expected_telemetry(events: list[dict[str, Any]], **where: Any) -> dict[str, 
     searches = len(pick(events, since=WEEK_START, until=WEEK_END, type="search", **where))
     return {
         "overview": {
-            "totalRequests": total,
-            "successfulRequests": total - failed,
-            "failedRequests": failed,
-            "successRate": pct(total - failed, total),
-            "errorRate": pct(failed, total),
-            "activeSessions": 0,
-            "timeRange": "Last 7 days",
+            "total_requests": total,
+            "successful_requests": total - failed,
+            "failed_requests": failed,
+            "success_rate": pct(total - failed, total),
+            "error_rate": pct(failed, total),
+            "active_sessions": 0,
+            "time_range": "Last 7 days",
         },
         "cost": {
             "total": spend,
             "average": six(spend / total),
-            "perHour": six(spend * 3600 / seconds),
-            "projectedDaily": six(spend * 3600 * 24 / seconds),
-            "projectedMonthly": six(spend * 3600 * 24 * 30 / seconds),
+            "per_hour": six(spend * 3600 / seconds),
+            "projected_daily": six(spend * 3600 * 24 / seconds),
+            "projected_monthly": six(spend * 3600 * 24 * 30 / seconds),
             "trend": trend,
         },
         "tokens": {
-            "totalInput": tokens_in,
-            "totalOutput": tokens_out,
+            "total_input": tokens_in,
+            "total_output": tokens_out,
             "total": tokens_in + tokens_out,
-            "avgPerRequest": round((tokens_in + tokens_out) / total, 2),
+            "avg_per_request": round((tokens_in + tokens_out) / total, 2),
         },
         "performance": {
-            "avgResponseTime": round(sum(e["latency_ms"] for e in llm) / total, 2),
-            "totalSearches": searches,
-            "avgSearchesPerRequest": two(searches, total),
-            "avgIterations": two(total, len({e["session_id"] for e in llm})),
+            "avg_response_time": round(sum(e["latency_ms"] for e in llm) / total, 2),
+            "total_searches": searches,
+            "avg_searches_per_request": two(searches, total),
+            "avg_iterations": two(total, len({e["session_id"] for e in llm})),
         },
-        "modelUsage": [
+        "model_usage": [
             {
                 "model": model,
                 "provider": provider,
@@ -133,12 +133,12 @@ def expected_telemetry(events: list[dict[str, Any]], **where: Any) -> dict[str, 
             }
             for (provider, model), calls in model_rows
         ],
-        "domainBreakdown": [
+        "domain_breakdown": [
             {"domain": d, "requests": len(calls), "cost": cost(calls)}
             for d, calls in sorted(domains.items(), key=lambda kv: (-len(kv[1]), kv[0]))
         ],
-        "hourlyTrend": [
-            {"hour": h.isoformat().replace("+00:00", "Z"), "cost": float(cost(by_hour[h])), "requests": len(by_hour[h])}
+        "hourly_trend": [
+            {"hour": h.isoformat().replace("+00:00", "Z"), "cost": cost(by_hour[h]), "requests": len(by_hour[h])}
             for h in hours
         ],
     }
@@ -148,24 +148,25 @@ def exact(body: dict[str, Any]) -> dict[str, Any]:
     """The body with money strings as Decimals (exact comparison whatever the trailing zeros)."""
     out = dict(body)
     out["cost"] = {k: (v if k == "trend" else Decimal(v)) for k, v in body["cost"].items()}
-    out["modelUsage"] = [{**m, "cost": Decimal(m["cost"])} for m in body["modelUsage"]]
-    out["domainBreakdown"] = [{**d, "cost": Decimal(d["cost"])} for d in body["domainBreakdown"]]
+    out["model_usage"] = [{**m, "cost": Decimal(m["cost"])} for m in body["model_usage"]]
+    out["domain_breakdown"] = [{**d, "cost": Decimal(d["cost"])} for d in body["domain_breakdown"]]
+    out["hourly_trend"] = [{**h, "cost": Decimal(h["cost"])} for h in body["hourly_trend"]]
     return out
 
 
 async def test_telemetry_every_figure_domain_filter_and_live_sessions(v: Views) -> None:
     body = exact(await get(v, "/telemetry"))
-    assert body.pop("live") == {"activeSessions": 0, "currentCost": "0", "sessionsData": []}
+    assert body.pop("live") == {"active_sessions": 0, "current_cost": "0", "sessions_data": []}
     expected = expected_telemetry(v.events)
     assert body == expected
-    assert len(body["hourlyTrend"]) == 160
-    assert body["overview"]["totalRequests"] > 0 and body["cost"]["total"] > 0
+    assert len(body["hourly_trend"]) == 160
+    assert body["overview"]["total_requests"] > 0 and body["cost"]["total"] > 0
 
     shop = exact(await get(v, "/telemetry?days=7&domain=shop.acme.test"))
     shop.pop("live")
     assert shop == expected_telemetry(v.events, domain="shop.acme.test")
-    assert [d["domain"] for d in shop["domainBreakdown"]] == ["shop.acme.test"]
-    assert shop["overview"]["totalRequests"] < expected["overview"]["totalRequests"]
+    assert [d["domain"] for d in shop["domain_breakdown"]] == ["shop.acme.test"]
+    assert shop["overview"]["total_requests"] < expected["overview"]["total_requests"]
 
     v.now[0] = datetime(2026, 3, 18, 11, 30, tzinfo=UTC)  # 25 minutes after session s2 began
     try:
@@ -181,9 +182,9 @@ async def test_telemetry_every_figure_domain_filter_and_live_sessions(v: Views) 
     assert active == ["s2"]
     s2 = pick(v.events, session_id="s2")
     s2_calls = [e for e in s2 if e["type"] == "llm_call"]
-    assert live["activeSessions"] == 1
-    assert Decimal(live["currentCost"]) == cost([e for e in window if e["type"] == "llm_call"]) == cost(s2_calls)
-    assert [{**s, "cost": Decimal(s["cost"])} for s in live["sessionsData"]] == [
+    assert live["active_sessions"] == 1
+    assert Decimal(live["current_cost"]) == cost([e for e in window if e["type"] == "llm_call"]) == cost(s2_calls)
+    assert [{**s, "cost": Decimal(s["cost"])} for s in live["sessions_data"]] == [
         {
             "id": "s2",
             "uptime": int((datetime(2026, 3, 18, 11, 30, tzinfo=UTC) - min(ts(e) for e in s2)).total_seconds()),
@@ -191,9 +192,9 @@ async def test_telemetry_every_figure_domain_filter_and_live_sessions(v: Views) 
             "model": max(s2_calls, key=ts)["model"],
         }
     ]
-    assert live["sessionsData"][0]["uptime"] == 1500
+    assert live["sessions_data"][0]["uptime"] == 1500
     assert s2[0]["domain"] != "help.acme.test"
-    assert other == {"activeSessions": 0, "currentCost": "0", "sessionsData": []}
+    assert other == {"active_sessions": 0, "current_cost": "0", "sessions_data": []}
     assert same == live
 
 
@@ -214,22 +215,22 @@ async def test_analytics_every_figure(v: Views) -> None:
     languages = Counter(e["properties"]["language"] for e in messages if e["properties"].get("language"))
     assert any("thumbs" in e for e in feedback) and any("rating" in e for e in feedback)
     assert body == {
-        "responseTime": round(sum(e["latency_ms"] for e in llm) / len(llm) / 1000, 3),
-        "satisfactionScore": round(sum(scores) / len(scores), 2),
-        "resolutionRate": pct(sum(e["reason"] == "completed" for e in ended), len(ended)),
-        "topQueries": [
+        "response_time": round(sum(e["latency_ms"] for e in llm) / len(llm) / 1000, 3),
+        "satisfaction_score": round(sum(scores) / len(scores), 2),
+        "resolution_rate": pct(sum(e["reason"] == "completed" for e in ended), len(ended)),
+        "top_queries": [
             {"query": q[:50], "count": n, "percentage": pct(n, len(searches))}
             for q, n in sorted(queries.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
         ],
-        "failedSearches": [q for q, _ in sorted(failed.items(), key=lambda kv: (-kv[1], kv[0]))[:10]],
-        "languageDistribution": [
+        "failed_searches": [q for q, _ in sorted(failed.items(), key=lambda kv: (-kv[1], kv[0]))[:10]],
+        "language_distribution": [
             {"language": LANGUAGE[code][0], "percentage": pct(n, languages.total()), "color": LANGUAGE[code][1]}
             for code, n in sorted(languages.items(), key=lambda kv: (-kv[1], LANGUAGE[kv[0]][0]))
         ],
         "metrics": {
-            "totalMessages": len(messages),
-            "userMessages": sum(e["role"] == "user" for e in messages),
-            "avgMessagesPerDay": round(len(messages) / 7, 2),
+            "total_messages": len(messages),
+            "user_messages": sum(e["role"] == "user" for e in messages),
+            "avg_messages_per_day": round(len(messages) / 7, 2),
         },
     }
     assert len(languages) == 2 and languages.total() < len(messages)  # messages without a language do not count
@@ -280,11 +281,11 @@ async def test_missing_products_from_zero_result_searches(v: Views) -> None:
     (widgets, nw), (filters, nf) = ranked
     share = round(len(zero) * 100 / len(searches), 1)
     assert body == {
-        "missingProducts": [
+        "missing_products": [
             {
                 "name": name,
                 "count": n,
-                "lastRequested": (last[name].replace(minute=0, second=0) + timedelta(hours=1))
+                "last_requested": (last[name].replace(minute=0, second=0) + timedelta(hours=1))
                 .isoformat()
                 .replace("+00:00", "Z"),
                 "examples": sorted(
@@ -294,10 +295,10 @@ async def test_missing_products_from_zero_result_searches(v: Views) -> None:
             for name, n in ranked
         ],
         "statistics": {
-            "totalMissingProducts": 2,
-            "totalRequests": len(zero),
-            "avgRequestsPerProduct": round(len(zero) / 2, 2),
-            "timeRange": "Last 30 days",
+            "total_missing_products": 2,
+            "total_requests": len(zero),
+            "avg_requests_per_product": round(len(zero) / 2, 2),
+            "time_range": "Last 30 days",
         },
         "categories": {"tools": [], "parts": [filters], "equipment": [], "other": [widgets]},
         "recommendations": [
@@ -310,10 +311,10 @@ async def test_missing_products_from_zero_result_searches(v: Views) -> None:
 
     day = await get(v, "/missing-products?days=1")
     today = [e for e in zero if ts(e) >= NOW.replace(hour=0, minute=0)]
-    assert [(p["name"], p["count"]) for p in day["missingProducts"]] == sorted(
+    assert [(p["name"], p["count"]) for p in day["missing_products"]] == sorted(
         Counter(PRODUCT_OF[e["query"]] for e in today).items(), key=lambda kv: (-kv[1], kv[0])
     )
-    assert day["statistics"]["timeRange"] == "Last day"
+    assert day["statistics"]["time_range"] == "Last day"
 
 
 @pytest.mark.parametrize(
