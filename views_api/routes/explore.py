@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request
@@ -23,52 +22,14 @@ from views_api import reading
 from views_api.context import TenantCtx, period_params
 from views_api.csv_cells import csv_text
 from views_api.deps import DatabaseDep, NowDep, WarehouseDep
-from views_api.models import ApiModel, PeriodOut
+from views_api.models import PeriodOut
+from views_api.models_explore import ExplorePoint, ExploreResult, ExploreRow, Value, Window
 from views_api.periods import Period, PeriodError
 from views_api.queries.explore import ExploreSql, Span, value_of
 
 router = APIRouter(prefix="/api/dashboard/{tenant_id}", tags=["explore"])
 
-Value = int | Decimal | float | str | None
 DEFAULT_RAW_RETENTION_DAYS: Final = 30
-
-
-class Window(ApiModel):
-    since: datetime
-    until: datetime
-
-
-class ExploreRow(ApiModel):
-    group: dict[str, str]
-    """The values of the `group_by` fields ('' in the `other` row)."""
-    other: bool
-    """The groups beyond `limit`, together."""
-    values: dict[str, Value]
-    """Each measure by its label, e.g. `p95(duration_ms)`; null where no event carries what it reads."""
-
-
-class ExplorePoint(ExploreRow):
-    start: datetime
-    """Bucket start (UTC)."""
-
-
-class ExploreResult(ApiModel):
-    tenant_id: str
-    event: str
-    name: str | None
-    period: PeriodOut
-    previous: Window
-    """The previous period, of the same length, just before."""
-    group_by: list[str]
-    measures: list[str]
-    total: dict[str, Value]
-    """Every measure over the whole period (distinct counts and percentiles over its events, not summed)."""
-    previous_total: dict[str, Value] | None
-    """The same over the previous period; null when that starts before the raw retention."""
-    groups: list[ExploreRow]
-    """Per group, best first by `order_by`, then `other` (when more groups exist than `limit`)."""
-    series: list[ExplorePoint]
-    """Per bucket with events, per shown group and `other`, in time order."""
 
 
 def _values(row: dict[str, Any], resolved: Resolved) -> dict[str, Value]:
