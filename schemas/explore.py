@@ -26,7 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from schemas.ddl import EVENTS_COLUMNS
 from schemas.type_columns import TYPE_COLUMNS
 
-EVENT_TYPES: Final = tuple(TYPE_COLUMNS)
+ANY: Final = "any"
+"""Every event type at once: the common dimensions only (active users, sessions, events of a domain)."""
+EVENT_TYPES: Final = (*TYPE_COLUMNS, ANY)
 COMMON_DIMENSIONS: Final = ("domain", "feature", "model", "provider", "session_id", "end_user_id")
 """Dimensions of every event type (empty where a type does not fill them)."""
 MAPS: Final = {"dimensions": "dimensions", "measures": "measures", "properties": "properties"}
@@ -100,6 +102,8 @@ def _kind(column: str) -> Literal["dimension", "measure"] | None:
 
 def _built_in(event_type: str) -> dict[str, ExploreField]:
     fields = {name: ExploreField(name, "dimension", name) for name in COMMON_DIMENSIONS}
+    if event_type == ANY:
+        return fields | {"type": ExploreField("type", "dimension", "type")}
     for source in TYPE_COLUMNS[event_type]:
         kind = _kind(source.column)
         if kind is None:
@@ -181,7 +185,7 @@ class ExploreQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     event: Annotated[str, Field(max_length=32)]
-    """An event type (`EVENT_TYPES`); custom: a tenant's own events."""
+    """An event type (`EVENT_TYPES`); custom: a tenant's own events; any: all of them."""
     name: Annotated[str | None, Field(max_length=MAX_NAME)] = None
     """Custom events: only those of this name."""
     where: Annotated[list[Filter], Field(max_length=MAX_FILTERS)] = []

@@ -266,3 +266,24 @@ async def test_hostile_values_are_data(v: Views) -> None:
         "/api/dashboard/acme/explore?event=custom&where=s=" + "y" * 10_000, headers=v.auth("acme")
     )
     assert huge.status_code == 422
+
+
+async def test_any_event_counts_active_users_and_sessions_over_every_type(v: Views) -> None:
+    got = await explore(
+        v, "event=any&measure=users&measure=sessions&measure=count&group_by=type&limit=100&series=false"
+    )
+    week = [e for e in v.events if e["tenant_id"] == "acme" and in_week(e)]
+
+    def session(e: dict[str, Any]) -> str:
+        return e.get("session_id") or e.get("attributed_session_id") or ""
+
+    assert got["total"] == {
+        "users": len({e["end_user_id"] for e in week if e.get("end_user_id")}),
+        "sessions": len({session(e) for e in week if session(e)}),
+        "count": len(week),
+    }
+    assert {g["group"]["type"]: g["values"]["count"] for g in got["groups"]} == {
+        t: sum(e["type"] == t for e in week) for t in {e["type"] for e in week}
+    }
+    bad = await explore(v, "event=any&group_by=model&measure=sum(latency_ms)", status=422)
+    assert "measure" in str(bad)

@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from schemas.ddl import ch_datetime64, check_identifier
-from schemas.explore import ExploreField, Resolved, ResolvedFilter, ResolvedMeasure
+from schemas.explore import ANY, ExploreField, Resolved, ResolvedFilter, ResolvedMeasure
 from views_api.queries.base import Query, raw_table
 
 BUCKET_SQL: Final[dict[str, str]] = {
@@ -138,7 +138,7 @@ class ExploreSql:
         )
         parts = [
             "tenant_id = {tenant_id:String}",
-            "type = {type:String}",
+            *(["type = {type:String}"] if q.event != ANY else []),
             "ts >= {since:DateTime64(3)}",
             "ts < {until:DateTime64(3)}",
         ]
