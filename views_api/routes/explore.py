@@ -17,7 +17,16 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from schemas.explore import ExploreError, ExploreQuery, Resolved, combine, parse_filter, parse_measure, resolve
+from schemas.explore import (
+    EVENT_TYPES,
+    ExploreError,
+    ExploreQuery,
+    Resolved,
+    combine,
+    parse_filter,
+    parse_measure,
+    resolve,
+)
 from views_api import reading
 from views_api.context import TenantCtx, period_params
 from views_api.csv_cells import csv_text
@@ -156,7 +165,14 @@ async def explore(
     database: DatabaseDep,
     now: NowDep,
     period: Annotated[Period, Depends(period_params("7d"))],
-    event: Annotated[str, Query(max_length=32, description="Event type: llm_call, message, ..., custom.")],
+    event: Annotated[
+        str,
+        Query(
+            max_length=32,
+            description="Event type (custom: your own events; any: all).",
+            json_schema_extra={"enum": list(EVENT_TYPES)},
+        ),
+    ],
     name: Annotated[str | None, Query(max_length=128, description="Custom events of this name only.")] = None,
     where: Annotated[list[str], Query(max_length=20, description="field=value, field!=value, field~text, n>=1.")] = [],  # noqa: B006
     group_by: Annotated[list[str], Query(max_length=2, description="Up to two dimensions.")] = [],  # noqa: B006
