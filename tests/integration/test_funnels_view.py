@@ -165,6 +165,9 @@ async def test_seed_003_funnel_saved_over_http_counts_each_user_exactly(s: Serve
     assert r.status_code == 201, r.text
     got = await report(s, r.json()["id"], tenant="globex", who="globex")
     assert [st["actors"] for st in got["steps"]] == [2, 2, 2, 2, 2, 2]
+    # by day in globex's zone (Europe/Paris): its users' first visit, 11:00 on 03-17 there
+    days = {d["start"]: d["steps"][0]["actors"] for d in got["daily"] if d["steps"][0]["actors"]}
+    assert days == {"2026-03-16T23:00:00Z": 2} and got["period"]["tz"] == "Europe/Paris"
 
 
 async def test_one_event_counts_for_one_step_only(s: Served) -> None:
@@ -233,8 +236,12 @@ async def test_a_report_before_the_raw_retention_is_refused_naming_the_parameter
         r = await s.http.get(f"/api/dashboard/acme/funnels/ecommerce/report?{query}", headers=s.auth("acme"))
         assert r.status_code == 422, r.text
         assert r.json()["detail"][0]["loc"] == ["query", param] and "30 days" in r.json()["detail"][0]["msg"]
-    r = await s.http.get("/api/dashboard/acme/funnels/ecommerce/report?period=2d", headers=s.auth("acme"))
-    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "period"]
+    for query, param in (("period=2d", "period"), ("granularity=minute", "granularity"), ("tz=Nowhere/City", "tz")):
+        r = await s.http.get(f"/api/dashboard/acme/funnels/ecommerce/report?{query}", headers=s.auth("acme"))
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", param], r.text
+    got = await report(s, "ecommerce", "period=24h&tz=Asia/Tokyo")  # hours, aligned in another zone
+    assert len(got["daily"]) == 24 and got["period"]["granularity"] == "hour"
+    assert sum(d["steps"][0]["actors"] for d in got["daily"]) == got["steps"][0]["actors"] > 0
 
 
 def step(**fields: Any) -> dict[str, Any]:

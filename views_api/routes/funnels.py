@@ -61,7 +61,8 @@ class FunnelCounts:
 
 
 def raw_events_kept(request: Request, now: datetime, period: Period) -> bool:
-    """Whether the raw events of `period` are still stored (kept `raw_retention_days`)."""
+    """Whether the raw events of `period` are still stored (kept `raw_retention_days`). To give way to the
+    shared retention helper of `views_api.context` when it lands (issue 14)."""
     days = getattr(request.app.state, "raw_retention_days", DEFAULT_RAW_RETENTION_DAYS)
     return period.since >= now - timedelta(days=days)
 
