@@ -3,7 +3,8 @@
 The directory is a compacted Kafka topic (`schemas.topics.TENANTS`); every role that needs it
 follows the topic into memory. Records are JSON, keyed `tenant:<tenant_id>` (the operator's part),
 `settings:<tenant_id>` (the tenant's store settings, written by the tenant: the two never overwrite
-each other) or `key:<key_id>`.
+each other), `funnel:<tenant_id>:<funnel_id>` (a funnel the tenant saved, `schemas.funnels`) or
+`key:<key_id>`.
 
 An API key reads `tsk_<key_id>_<secret>`: `key_id` (16 hex digits) is public and names the key in
 logs and in the directory; `secret` (32 random bytes, base64url) is shown once at creation and
@@ -24,6 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from schemas.funnels import FunnelRecord
 from schemas.types import ShortText, TenantId, Timestamp
 
 Scope = Literal["ingest", "read", "admin"]
@@ -143,7 +145,9 @@ class TenantSettingsRecord(BaseModel):
     updated_at: Timestamp
 
 
-DirectoryRecord = Annotated[TenantRecord | ApiKeyRecord | TenantSettingsRecord, Field(discriminator="kind")]
+DirectoryRecord = Annotated[
+    TenantRecord | ApiKeyRecord | TenantSettingsRecord | FunnelRecord, Field(discriminator="kind")
+]
 
 
 def tenant_record_key(tenant_id: str) -> bytes:

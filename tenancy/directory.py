@@ -16,6 +16,7 @@ from enum import Enum
 
 from pydantic import TypeAdapter, ValidationError
 
+from schemas.funnels import FunnelRecord
 from schemas.tenancy import (
     ApiKeyRecord,
     DirectoryRecord,
@@ -31,8 +32,8 @@ from tenancy.settings import tenancy_settings
 
 log = logging.getLogger(__name__)
 
-_RECORD: TypeAdapter[TenantRecord | ApiKeyRecord | TenantSettingsRecord] = TypeAdapter(DirectoryRecord)
-_KINDS = ("tenant", "key", "settings")
+_RECORD: TypeAdapter[TenantRecord | ApiKeyRecord | TenantSettingsRecord | FunnelRecord] = TypeAdapter(DirectoryRecord)
+_KINDS = ("tenant", "key", "settings", "funnel")
 
 
 class Denied(Enum):
@@ -61,14 +62,16 @@ class Principal:
 
 
 class Directory:
-    """Tenants, their store settings and keys by id; `apply` each directory record (in log order, or
-    with its offset). `tenants` holds each tenant with its effective store settings (its settings
+    """Tenants, their store settings, saved funnels and keys by id; `apply` each directory record (in log
+    order, or with its offset). `tenants` holds each tenant with its effective store settings (its settings
     record's, else those of its tenant record: records written before settings had their own)."""
 
     def __init__(self, max_stale_seconds: float | None = None) -> None:
         self.tenants: dict[str, TenantRecord] = {}
         self.keys: dict[str, ApiKeyRecord] = {}
         self.settings: dict[str, TenantSettingsRecord] = {}
+        self.funnels: dict[str, dict[str, FunnelRecord]] = {}
+        """Per tenant, its saved funnels by id."""
         self.refused_records = 0
         """Records refused: by the follower (unsigned, badly signed, or replayed: not newer than the
         record held for their key), or here (a record bringing a revoked key back)."""
@@ -120,6 +123,10 @@ class Directory:
         elif isinstance(record, TenantSettingsRecord) and kind == "settings" and record.tenant_id == ident:
             self.settings[ident] = record
             self._merge(ident)
+        elif (
+            isinstance(record, FunnelRecord) and kind == "funnel" and ident == f"{record.tenant_id}:{record.funnel_id}"
+        ):
+            self.funnels.setdefault(record.tenant_id, {})[record.funnel_id] = record
         elif isinstance(record, ApiKeyRecord) and kind == "key" and record.key_id == ident:
             held = self.keys.get(ident)
             if held is not None and held.revoked_at is not None and record.revoked_at is None:
@@ -141,6 +148,10 @@ class Directory:
     def _delete(self, kind: str, ident: str) -> None:
         if kind == "key":
             self.keys.pop(ident, None)
+            return
+        if kind == "funnel":
+            tenant_id, _, funnel_id = ident.partition(":")
+            self.funnels.get(tenant_id, {}).pop(funnel_id, None)
             return
         (self._raw_tenants if kind == "tenant" else self.settings).pop(ident, None)
         self._merge(ident)
@@ -184,6 +195,10 @@ class Directory:
     def tenant_record(self, tenant_id: str) -> TenantRecord | None:
         """The tenant's own record as written by the operator (store: only its legacy settings)."""
         return self._raw_tenants.get(tenant_id)
+
+    def tenant_funnels(self, tenant_id: str) -> dict[str, FunnelRecord]:
+        """The funnels the tenant saved, by id (a copy)."""
+        return dict(self.funnels.get(tenant_id, {}))
 
     def store_settings(self, tenant_id: str) -> StoreSettings | None:
         """The tenant's effective store settings (None for an unknown tenant)."""

@@ -148,7 +148,7 @@ class FunnelStage(ApiModel):
     stage: str
     """sessions, product_viewed, clicked, added_to_cart or converted."""
     count: int
-    """Distinct sessions with the stage's event in the period."""
+    """Sessions that reached the stage (see `Funnel`)."""
     from_previous_pct: float | None
     """Count as a percentage of the previous stage's (None for the first stage)."""
     from_first_pct: float
@@ -160,7 +160,8 @@ class FunnelStage(ApiModel):
 
 
 class FunnelDay(ApiModel):
-    """The stage counts of one bucket (distinct sessions within the bucket)."""
+    """The stage counts of one bucket: of the sessions started in it (from the rollups: distinct sessions
+    with the stage's event within the bucket)."""
 
     start: datetime
     sessions: int
@@ -172,8 +173,10 @@ class FunnelDay(ApiModel):
 
 class Funnel(ApiModel):
     """The conversion funnel: sessions started -> product viewed (recommended or inquired) -> clicked ->
-    added to cart -> converted. Stages count distinct sessions, each independently: a session counts at a
-    stage if it had that stage's event in the period, whatever it did before."""
+    added to cart -> converted: the built-in `ecommerce` funnel (sessions started in the period that went
+    through the stages in order within 7 days; a conversion sent with only `attributed_session_id` counts
+    for that session). For a period older than the raw events' retention, from the rollups: distinct
+    sessions with each stage's event in the period, each stage on its own."""
 
     tenant_id: str
     period: PeriodOut

@@ -1,6 +1,8 @@
 """Insights under /api/dashboard/{tenant_id}/: funnel, cohorts, cost forecast, live activity feed.
 
-The funnel, cohorts and forecast read the rollups; the live feed is a drill-down over the raw events.
+The funnel is the built-in `ecommerce` funnel (`views_api.routes.funnels`, over the raw events) while they
+are kept, the rollups before; cohorts and forecast read the rollups; the live feed is a drill-down over
+the raw events.
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
+from schemas.funnels import ECOMMERCE, resolve_funnel
+from storage import Warehouse
 from views_api import forecast as fc
 from views_api import queries, reading
-from views_api.context import TenantCtx, period_params, scope
+from views_api.context import Tenant, TenantCtx, period_params, scope
 from views_api.deps import DatabaseDep, NowDep, WarehouseDep, run
 from views_api.models import PeriodOut
 from views_api.models_insights import (
@@ -31,6 +35,7 @@ from views_api.models_insights import (
 )
 from views_api.periods import Period, floor, last, shift
 from views_api.reading import rate, series
+from views_api.routes.funnels import funnel_counts, raw_events_kept
 
 router = APIRouter(prefix="/api/dashboard/{tenant_id}", tags=["insights"])
 
@@ -41,21 +46,40 @@ STAGES = {
     "added_to_cart": "added_to_cart",
     "converted": "converted",
 }
-"""Funnel stages: `queries.FUNNEL_STAGES` column -> the stage's name in answers."""
+"""Funnel stages: `queries.FUNNEL_STAGES` column -> the stage's name in answers (the steps of `ECOMMERCE`)."""
+_ECOMMERCE = resolve_funnel(ECOMMERCE)
+
+
+async def _rollup_counts(
+    tenant: Tenant, warehouse: Warehouse, database: str, period: Period
+) -> tuple[list[int], list[tuple[datetime, list[int]]]]:
+    """Distinct sessions with each stage's event, over the period and per bucket, from the rollups."""
+    s = scope(tenant, period)
+    (totals,) = await run(warehouse, queries.funnel_sessions(database, s))
+    rows = await run(warehouse, queries.funnel_sessions(database, s, (period.bucket, period.tz.key)))
+    points = series(period, rows, tuple(STAGES))
+    return [totals[c] for c in STAGES], [(p["start"], [p[c] for c in STAGES]) for p in points]
 
 
 @router.get("/funnel", response_model=Funnel)
 async def funnel(
     tenant: TenantCtx,
+    request: Request,
     warehouse: WarehouseDep,
     database: DatabaseDep,
+    now: NowDep,
     period: Annotated[Period, Depends(period_params("7d"))],
 ) -> Funnel:
-    """Distinct sessions at each stage: started, product viewed, clicked, added to cart, converted; per bucket too."""
-    s = scope(tenant, period)
-    (totals,) = await run(warehouse, queries.funnel_sessions(database, s))
-    rows = await run(warehouse, queries.funnel_sessions(database, s, (period.bucket, period.tz.key)))
-    counts = [totals[column] for column in STAGES]
+    """Sessions at each stage: started, product viewed, clicked, added to cart, converted; per bucket too.
+
+    While the period's raw events are kept: the built-in `ecommerce` funnel (sessions through the stages
+    in order within 7 days, a conversion's attributed session counted; per bucket of the session's
+    start). Before: from the rollups, distinct sessions with each stage's event, each stage on its own."""
+    if raw_events_kept(request, now, period):
+        counted = await funnel_counts(warehouse, database, tenant.tenant_id, _ECOMMERCE, period)
+        counts, buckets = counted.totals, counted.daily
+    else:
+        counts, buckets = await _rollup_counts(tenant, warehouse, database, period)
     stages = []
     for i, (name, count) in enumerate(zip(STAGES.values(), counts, strict=True)):
         previous = counts[i - 1] if i else None
@@ -70,10 +94,7 @@ async def funnel(
                 drop_off_pct=rate(drop, previous) if previous is not None and drop is not None else None,
             )
         )
-    daily = [
-        FunnelDay(start=p["start"], **{name: p[column] for column, name in STAGES.items()})
-        for p in series(period, rows, tuple(STAGES))
-    ]
+    daily = [FunnelDay(start=start, **dict(zip(STAGES.values(), day, strict=True))) for start, day in buckets]
     return Funnel(tenant_id=tenant.tenant_id, period=PeriodOut.of(period), stages=stages, daily=daily)
 
 
