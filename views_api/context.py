@@ -11,7 +11,8 @@ tenant's zone; a wrong value is a 422 naming the parameter.
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from datetime import datetime, timedelta
+from typing import Annotated, Final, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, FastAPI, Path, Query, Request
@@ -100,6 +101,24 @@ def scope(tenant: Tenant, period: Period, *types: str, previous: bool = False, *
     granularity = source_granularity(period.bucket, period.tz, tenant.tz, period.since)
     since, until = (period.prev_since, period.since) if previous else (period.since, period.until)
     return Scope(tenant.tenant_id, granularity, since, until, types, **filters)  # type: ignore[arg-type]
+
+
+DEFAULT_RAW_RETENTION_DAYS: Final = 30
+
+
+def raw_oldest(request: Request, now: datetime) -> datetime:
+    """The oldest instant whose raw events are still stored (`raw_retention_days` of the app)."""
+    days: int = getattr(request.app.state, "raw_retention_days", DEFAULT_RAW_RETENTION_DAYS)
+    return now - timedelta(days=days)
+
+
+def require_raw(request: Request, now: datetime, period: Period, what: str) -> None:
+    """A PeriodError naming the period parameter used, when `period` starts before the raw retention."""
+    oldest = raw_oldest(request, now)
+    if period.since < oldest:
+        param = "from" if period.label == "from/to" else "days" if period.label.startswith("days=") else "period"
+        days = round((now - oldest).total_seconds() / 86400)
+        raise PeriodError(param, f"{what} read stored events, kept {days} days: start on or after {oldest:%Y-%m-%d}")
 
 
 async def period_error_response(request: Request, exc: Exception) -> JSONResponse:

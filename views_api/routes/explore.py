@@ -10,8 +10,8 @@ bucket, from one tenant's raw events (`views_api.queries.explore`). Add `format=
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
-from typing import Annotated, Any, Final, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import Response
@@ -28,7 +28,7 @@ from schemas.explore import (
     resolve,
 )
 from views_api import reading
-from views_api.context import TenantCtx, period_params
+from views_api.context import TenantCtx, period_params, raw_oldest, require_raw
 from views_api.csv_cells import csv_text
 from views_api.deps import DatabaseDep, NowDep, WarehouseDep
 from views_api.models import PeriodOut
@@ -37,8 +37,6 @@ from views_api.periods import Period, PeriodError
 from views_api.queries.explore import ExploreSql, Span, value_of
 
 router = APIRouter(prefix="/api/dashboard/{tenant_id}", tags=["explore"])
-
-DEFAULT_RAW_RETENTION_DAYS: Final = 30
 
 
 def _values(row: dict[str, Any], resolved: Resolved) -> dict[str, Value]:
@@ -61,10 +59,8 @@ async def run_explore(
         resolved = resolve(query)
     except ExploreError as exc:
         raise PeriodError(exc.param, exc.message) from None
-    days = getattr(request.app.state, "raw_retention_days", DEFAULT_RAW_RETENTION_DAYS)
-    oldest = now - timedelta(days=days)
-    if period.since < oldest:
-        raise PeriodError("from", f"explore reads stored events, kept {days} days: start on or after {oldest:%Y-%m-%d}")
+    require_raw(request, now, period, "explore answers")
+    oldest = raw_oldest(request, now)
     bucket = period.bucket if resolved.series else None
     sql = ExploreSql(
         database, resolved, Span(tenant_id, period.since, period.until, period.prev_since, period.tz.key, bucket)

@@ -14,8 +14,8 @@ import asyncio
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Annotated, Any, Final
+from datetime import datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response, status
 from fastapi.exceptions import RequestValidationError
@@ -36,17 +36,16 @@ from tenancy.directory import Directory
 from tenancy.http import AuthError
 from tenancy.kafka_log import DirectoryWriter
 from views_api import reading
-from views_api.context import Tenant, TenantCtx, period_params
+from views_api.context import Tenant, TenantCtx, period_params, raw_oldest, require_raw
 from views_api.deps import DatabaseDep, NowDep, WarehouseDep, run
 from views_api.models import PeriodOut
 from views_api.models_funnels import FunnelDay, FunnelList, FunnelOut, FunnelReport, FunnelStepResult, StepFigures
-from views_api.periods import Period, PeriodError
+from views_api.periods import Period
 from views_api.queries.funnels import FunnelSpan, funnel_levels
 
 router = APIRouter(prefix="/api/dashboard/{tenant_id}", tags=["funnels"])
 
 FunnelIdPath = Annotated[str, Path(pattern=FUNNEL_ID, max_length=48, description="The funnel's id.")]
-DEFAULT_RAW_RETENTION_DAYS: Final = 30
 
 
 # -- counting (shared with GET .../funnel) ------------------------------------------------------------
@@ -61,18 +60,12 @@ class FunnelCounts:
 
 
 def raw_events_kept(request: Request, now: datetime, period: Period) -> bool:
-    """Whether the raw events of `period` are still stored (kept `raw_retention_days`). To give way to the
-    shared retention helper of `views_api.context` when it lands (issue 14)."""
-    days = getattr(request.app.state, "raw_retention_days", DEFAULT_RAW_RETENTION_DAYS)
-    return period.since >= now - timedelta(days=days)
+    """Whether the raw events of `period` are still stored (`views_api.context.raw_oldest`)."""
+    return period.since >= raw_oldest(request, now)
 
 
 def _require_kept(request: Request, now: datetime, period: Period) -> None:
-    if not raw_events_kept(request, now, period):
-        days = getattr(request.app.state, "raw_retention_days", DEFAULT_RAW_RETENTION_DAYS)
-        param = "from" if period.label == "from/to" else "days" if period.label.startswith("days=") else "period"
-        oldest = now - timedelta(days=days)
-        raise PeriodError(param, f"funnels read stored events, kept {days} days: start on or after {oldest:%Y-%m-%d}")
+    require_raw(request, now, period, "funnels")
 
 
 def reached(rows: list[dict[str, Any]], steps: int, buckets: list[datetime]) -> FunnelCounts:
