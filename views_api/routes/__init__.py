@@ -16,6 +16,7 @@ from views_api.routes import (
     telemetry,
     tenant,
     usage,
+    users,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -26,6 +27,7 @@ ROUTERS: list[APIRouter] = [
     telemetry.router,
     series.router,
     sessions.router,
+    users.router,
     export.router,
     live.router,
     alerts.router,
