@@ -54,9 +54,9 @@ def ev(kind: str, user: str, ago: timedelta, tenant: str = "acme", **fields: Any
     return {"event_id": event_id, "type": kind, "tenant_id": tenant, "timestamp": ts, **common, **fields}
 
 
-def llm(
-    user: str, ago: timedelta, session: str, provider: str, model: str, i: int, o: int, **kw: Any
-) -> dict[str, Any]:
+def llm(user: str, ago: timedelta, session: str, model: str, i: int, o: int, **kw: Any) -> dict[str, Any]:
+    """An LLM call of `model` (one of tests.rates') with `i` input and `o` output tokens."""
+    provider = {"gpt": "openai", "cla": "anthropic", "lla": "groq"}[model[:3]]
     tokens = {"input_tokens": i, "output_tokens": o, "latency_ms": 400}
     return ev("llm_call", user, ago, session_id=session, provider=provider, model=model, **tokens, **kw)
 
@@ -70,58 +70,44 @@ def session(user: str, sid: str, ago: timedelta, messages: int, tenant: str = "a
     return [*out, ev("session_ended", user, ago - (messages + 1) * m, tenant, session_id=sid, reason="completed")]
 
 
-H, D = timedelta(hours=1), timedelta(days=1)
+BUILD = {
+    "name": "build.completed",
+    "dimensions": {"status": "failed", "site_type": "shop"},
+    "measures": {"duration_s": 12.5},
+}
+S, H, D = timedelta(seconds=1), timedelta(hours=1), timedelta(days=1)
 EVENTS: list[dict[str, Any]] = [
     # alice: two sessions this week, a conversion in each currency, a custom event, one call 45 days ago
     *session("alice", "a1", 30 * H, 2),
-    llm("alice", 30 * H - 90 * timedelta(seconds=1), "a1", "openai", "gpt-4o-mini", 1000, 200),
-    llm("alice", 30 * H - 100 * timedelta(seconds=1), "a1", "anthropic", "claude-3-5-haiku-latest", 2000, 300),
+    llm("alice", 30 * H - 90 * S, "a1", "gpt-4o-mini", 1000, 200),
+    llm("alice", 30 * H - 100 * S, "a1", "claude-3-5-haiku-latest", 2000, 300),
     ev("conversion", "alice", 29 * H, session_id="a1", order_id="o1", revenue="129.90", currency="EUR"),
-    ev(
-        "custom",
-        "alice",
-        28 * H,
-        session_id="a1",
-        name="build.completed",
-        dimensions={"status": "failed", "site_type": "shop"},
-        measures={"duration_s": 12.5},
-    ),
+    ev("custom", "alice", 28 * H, session_id="a1", **BUILD),
     *session("alice", "a2", 5 * H, 1),
-    llm("alice", 5 * H - 30 * timedelta(seconds=1), "a2", "openai", "gpt-4o", 500, 100, feature="search"),
+    llm("alice", 5 * H - 30 * S, "a2", "gpt-4o", 500, 100, feature="search"),
     ev("conversion", "alice", 4 * H, session_id="a2", order_id="o2", revenue="10.00"),
     ev("feedback", "alice", 3 * H, session_id="a2", thumbs="up"),
-    llm("alice", 45 * D, "a0", "openai", "gpt-4o", 10_000, 1000),
+    llm("alice", 45 * D, "a0", "gpt-4o", 10_000, 1000),
     # Bob-Smith: one session, two EUR conversions (summed), a call
     *session("Bob-Smith", "b1", 2 * D, 3),
-    llm("Bob-Smith", 2 * D - 30 * timedelta(seconds=1), "b1", "groq", "llama-3.1-8b-instant", 3000, 50),
+    llm("Bob-Smith", 2 * D - 30 * S, "b1", "llama-3.1-8b-instant", 3000, 50),
     ev("conversion", "Bob-Smith", 2 * D - 10 * H, session_id="b1", order_id="o3", revenue="5.50", currency="EUR"),
     ev("conversion", "Bob-Smith", 2 * D - 11 * H, session_id="b1", order_id="o4", revenue="4.55", currency="EUR"),
     # carol: only 10 days ago (in the default period, not in 7d)
     *session("carol", "c1", 10 * D, 2),
-    llm("carol", 10 * D - 30 * timedelta(seconds=1), "c1", "openai", "gpt-4o", 4000, 400),
+    llm("carol", 10 * D - 30 * S, "c1", "gpt-4o", 4000, 400),
     # dave and o'brien: no session, no cost (ties on cost_usd); org/42 and zoë: a session each
     ev("custom", "dave", 6 * H, name="signup"),
     ev("custom", "o'brien", 7 * H, name="signup"),
     *session("org/42", "x1", 8 * H, 1),
     *session("zoë", "z1", 9 * H, 2),
-    llm("zoë", 9 * H - 30 * timedelta(seconds=1), "z1", "openai", "gpt-4o-mini", 700, 70),
+    llm("zoë", 9 * H - 30 * S, "z1", "gpt-4o-mini", 700, 70),
     # anonymous traffic: no end user
     *session("", "n1", 2 * H, 2),
-    llm("", 2 * H - 30 * timedelta(seconds=1), "n1", "openai", "gpt-4o", 9000, 900),
+    llm("", 2 * H - 30 * S, "n1", "gpt-4o", 9000, 900),
     # globex: its own alice (same id), and gina
     *session("alice", "g1", 3 * H, 1, tenant="globex"),
-    ev(
-        "llm_call",
-        "alice",
-        3 * H - 30 * timedelta(seconds=1),
-        "globex",
-        session_id="g1",
-        provider="openai",
-        model="gpt-4o",
-        input_tokens=5000,
-        output_tokens=100,
-        latency_ms=900,
-    ),
+    {**llm("alice", 3 * H - 30 * S, "g1", "gpt-4o", 5000, 100), "tenant_id": "globex"},
     ev("conversion", "alice", 2 * H, "globex", session_id="g1", order_id="g-o1", revenue="99.00", currency="USD"),
     ev("custom", "gina", 2 * H, "globex", name="signup"),
 ]
@@ -223,12 +209,7 @@ async def test_the_list_holds_each_users_exact_figures_over_the_period(s: Served
     want = users_of(WEEK)
     assert [u["end_user_id"] for u in want] == ["Bob-Smith", "alice", "dave", "o'brien", "org/42", "zoë"]
     assert [parsed(u) for u in body["users"]] == want
-    assert body["total"] == 6 and (body["sort"], body["q"], body["limit"], body["offset"]) == (
-        "end_user_id",
-        None,
-        200,
-        0,
-    )
+    assert (body["total"], body["sort"], body["q"], body["limit"], body["offset"]) == (6, "end_user_id", None, 200, 0)
     alice = body["users"][1]  # written out: EUR and USD apart, 2 sessions this week, the old call left out
     assert alice["revenue"] == {"EUR": "129.9", "USD": "10"}  # exact decimal strings
     assert (alice["sessions"], alice["messages"], alice["llm_calls"], alice["conversions"]) == (2, 3, 3, 2)
