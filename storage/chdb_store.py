@@ -50,11 +50,19 @@ def private_folder(path: Path) -> None:
     path.chmod(DATA_FOLDER_MODE)
 
 
+_ESCAPED: Final = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+"""A text parameter is read in the escaped format (as clickhouse-connect sends it): `a\\` or a tab would
+fail to parse (a 5xx) and `\\N` would be read as NULL, unless escaped."""
+
+
 def _param_text(value: Any) -> Any:
-    """chDB takes query parameters as text: a list or tuple becomes an array literal of quoted strings."""
+    """chDB takes query parameters as text: a list or tuple becomes an array literal of quoted strings,
+    a string is escaped."""
     if isinstance(value, list | tuple):
         quoted = ("'" + str(v).replace("\\", "\\\\").replace("'", "\\'") + "'" for v in value)
         return "[" + ",".join(quoted) + "]"
+    if isinstance(value, str):
+        return value.translate(_ESCAPED)
     return value
 
 

@@ -33,7 +33,12 @@ async def v(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str) -> A
         yield loaded
 
 
-PATH_VALUES = {"{session_id}": "s1", "{rule_id}": "default-daily-cost", "{funnel_id}": "ecommerce"}
+PATH_VALUES = {
+    "{session_id}": "s1",
+    "{rule_id}": "default-daily-cost",
+    "{funnel_id}": "ecommerce",
+    "{end_user_id}": "u1",
+}
 
 
 def tenant_routes(v: Views) -> list[tuple[str, str]]:

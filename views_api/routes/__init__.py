@@ -18,6 +18,7 @@ from views_api.routes import (
     telemetry,
     tenant,
     usage,
+    users,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -30,6 +31,7 @@ ROUTERS: list[APIRouter] = [
     explore.router,
     funnels.router,
     sessions.router,
+    users.router,
     export.router,
     live.router,
     alerts.router,
