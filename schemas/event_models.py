@@ -188,6 +188,9 @@ class Conversion(EventBase):
     """The chat session credited with the conversion (defaults to `session_id`)."""
     feature: ShortText | None = None
     """AI feature credited with the conversion."""
+    category: ShortText | None = None
+    """Product category of the order (revenue by category); send one conversion per category to split
+    a mixed basket."""
 
 
 class Feedback(EventBase):

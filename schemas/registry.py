@@ -200,7 +200,14 @@ EVENT_ROLLUPS: Final[dict[str, EventRollup]] = {
                 ),
             ),
         ),
-        EventRollup("conversion", (Dimension("currency", "currency"), Dimension("feature", "feature"))),
+        EventRollup(
+            "conversion",
+            (
+                Dimension("currency", "currency"),
+                Dimension("feature", "feature"),
+                Dimension("category", "product_category", "product category ('' before conversions carried one)"),
+            ),
+        ),
         EventRollup("feedback"),
         EventRollup(
             "custom",

@@ -60,6 +60,7 @@ TYPE_COLUMNS: Final[dict[str, tuple[Source, ...]]] = {
         _s("currency"),
         _s("attributed_session_id", "attributed_session_id", "session_id", fill="text"),
         _s("feature", fill="text"),
+        _s("product_category", "category", fill="text"),
     ),
     "feedback": (_s("rating", fill="count"), _s("thumbs", fill="thumbs"), _s("comment_chars", fill="count")),
     "custom": (_s("name"), _s("dimensions"), _s("measures")),

@@ -149,6 +149,7 @@ class EventBuilders:
         currency: str = "USD",
         attributed_session_id: str | None = None,
         feature: str | None = None,
+        category: str | None = None,
         **common: Unpack[EventFields],
     ) -> Conversion:
         """Track an order attributed to the assistant; `revenue` is exact (pass a Decimal or a string, not a float)."""
@@ -158,6 +159,7 @@ class EventBuilders:
             "currency": currency,
             "attributed_session_id": attributed_session_id,
             "feature": feature,
+            "category": category,
         }
         return self._build(Conversion, "conversion", fields, common)
 

@@ -247,7 +247,7 @@ async def load(warehouse: ChdbWarehouse, events: list[dict[str, Any]], partition
         DB,
         send_dead,
         lambda *_: None,
-        lambda tenant: zones[tenant],
+        lambda tenant: zones.get(tenant, ZoneInfo("UTC")),
         retention=timedelta(days=3650),
         lateness=timedelta(hours=2),
         range_span=5000,

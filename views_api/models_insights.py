@@ -5,8 +5,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Annotated
+
+from pydantic import Field
 
 from views_api.models import ApiModel, PeriodOut
+
+AudioMinutes = Annotated[
+    float,
+    Field(description="Minutes of audio (Whisper and other models priced by duration): audio_seconds / 60, 4 places."),
+]
 
 
 class UsageDay(ApiModel):
@@ -22,6 +30,7 @@ class UsageDay(ApiModel):
     cost_usd: Decimal
     requests: int
     """LLM calls."""
+    audio_minutes: AudioMinutes
 
 
 class UsageWeek(ApiModel):
@@ -34,6 +43,7 @@ class UsageWeek(ApiModel):
     total_tokens: int
     cost_usd: Decimal
     requests: int
+    audio_minutes: AudioMinutes
 
 
 class ProviderUsage(ApiModel):
@@ -45,6 +55,7 @@ class ProviderUsage(ApiModel):
     total_tokens: int
     cost_usd: Decimal
     requests: int
+    audio_minutes: AudioMinutes
     share_pct: float
     """The provider's share of the cost (of the requests when nothing cost anything), percent."""
 
@@ -59,6 +70,7 @@ class UsageMonth(ApiModel):
     total_tokens: int
     cost_usd: Decimal
     requests: int
+    audio_minutes: AudioMinutes
     by_provider: list[ProviderUsage]
     """Providers used in the month, most expensive first."""
 
@@ -84,6 +96,7 @@ class UsageSummary(ApiModel):
     completion_tokens: int
     cost_usd: Decimal
     requests: int
+    audio_minutes: AudioMinutes
     by_provider: list[ProviderUsage]
     """Per-provider totals, most expensive first."""
 
@@ -119,6 +132,7 @@ class ModelStats(ApiModel):
     """Failed calls, percent of requests."""
     input_tokens: int
     output_tokens: int
+    audio_minutes: AudioMinutes
     cost_usd: Decimal
     cost_per_1k_tokens_usd: Decimal
     """Cost per 1,000 tokens (input + output), rounded to 6 places; 0 without tokens."""

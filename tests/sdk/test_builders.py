@@ -127,6 +127,8 @@ def test_conversion_revenue_stays_exact(client: Client) -> None:
     assert isinstance(event, Conversion)
     assert event.revenue == Decimal("19.99")
     assert b'"revenue":"19.99"' in event_to_json(event)
+    sold = client.conversion("order-2", "5", feature="chat", category="pumps")
+    assert (sold.feature, sold.category, event.category) == ("chat", "pumps", None)
 
 
 def test_custom_builder(client: Client) -> None:

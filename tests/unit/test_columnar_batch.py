@@ -73,7 +73,9 @@ def _event(rng: random.Random, tenant: str, sent: list[dict[str, Any]]) -> dict[
         doc |= {"type": "message", "role": rng.choice(["user", "assistant"]), "content_chars": rng.randrange(900)}
     elif kind < 0.85:
         doc |= {"type": "conversion", "order_id": f"o-{rng.randrange(99)}", "revenue": f"{rng.randrange(10**5)}.25"}
-        doc["currency"] = "EUR"
+        doc["currency"] = rng.choice(["EUR", "USD"])
+        doc["category"] = rng.choice(["pumps", "filters", "", None])
+        doc["feature"] = rng.choice(["chat", None])
     elif kind < 0.93:
         doc |= {"type": "feedback", "thumbs": rng.choice(["up", "down"])}
     else:

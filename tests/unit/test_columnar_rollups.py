@@ -113,7 +113,8 @@ def _fields(type_: str) -> st.SearchStrategy[dict[str, Any]]:
     if type_ == "conversion":
         revenue = st.sampled_from(["0", "129.90", "0.000000000001", "99999999999999.999999999999"])
         return st.fixed_dictionaries(
-            {"order_id": _word, "revenue": revenue}, optional={"currency": st.sampled_from(["USD", "EUR"])}
+            {"order_id": _word, "revenue": revenue},
+            optional={"currency": st.sampled_from(["USD", "EUR"]), "feature": opt, "category": opt},
         )
     if type_ == "feedback":
         return st.one_of(

@@ -98,6 +98,7 @@ FULL: dict[str, dict[str, Any]] = {
         currency="EUR",
         attributed_session_id="s-0",
         feature="chat",
+        category="pumps",
     ),
     "feedback": base("feedback", rating=3, comment_chars=140),
     "custom": base(
@@ -168,6 +169,7 @@ def test_wire_form_values() -> None:
         "currency": "EUR",
         "attributed_session_id": "s-0",
         "feature": "chat",
+        "category": "pumps",
     }
 
 
@@ -180,7 +182,7 @@ def test_defaults() -> None:
     tool = parse_event(MINIMAL["tool_call"][0])
     assert isinstance(tool, ToolCall) and (tool.latency_ms, tool.status) == (0, "ok")
     conversion = parse_event(MINIMAL["conversion"][0])
-    assert isinstance(conversion, Conversion) and conversion.currency == "USD"
+    assert isinstance(conversion, Conversion) and (conversion.currency, conversion.category) == ("USD", None)
     custom = parse_event(MINIMAL["custom"][0])
     assert isinstance(custom, CustomEvent) and (custom.dimensions, custom.measures) == ({}, {})
 
@@ -284,6 +286,14 @@ FEEDBACK_ERROR = "feedback: Value error, feedback needs exactly one of rating (1
             "conversion.revenue: Decimal input should have no more than 12 decimal places",
         ),
         (base("conversion", order_id="", revenue="1"), "conversion.order_id: String should have at least 1 character"),
+        (
+            base("conversion", order_id="o", revenue="1", category="c" * 257),
+            "conversion.category: String should have at most 256 characters",
+        ),
+        (
+            base("conversion", order_id="o", revenue="1", category=["pumps"]),
+            "conversion.category: Input should be a valid string",
+        ),
         (
             base("custom", name="build done"),
             "custom.name: String should match pattern '^[A-Za-z0-9][A-Za-z0-9_.:-]*$'",

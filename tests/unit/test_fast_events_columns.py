@@ -36,6 +36,7 @@ def test_columns_hold_each_types_values_in_input_order() -> None:
     assert llm["cached_input_tokens"] == [5, 0]
     assert llm["error_type"] == ["Timeout", None]
     assert columns["conversion"]["revenue"] == [Decimal("1234.560000000001"), Decimal("0")]
+    assert columns["conversion"]["category"] == ["pumps", None]  # optional: old events carry none
     assert all(len(col) == 2 for cols in columns.values() for col in cols.values())
 
 

@@ -278,6 +278,12 @@ def test_conversion_explicit_attributed_session_wins() -> None:
     assert (row["session_id"], row["attributed_session_id"], row["feature"]) == ("s-7", "s-3", "chat")
 
 
+def test_conversion_category_fills_the_product_category_column() -> None:
+    row = one_row(event("conversion", order_id="o-7", revenue="5", category="pumps"))
+    assert (row["product_category"], row["product_id"]) == ("pumps", "")
+    assert one_row(event("conversion", order_id="o-8", revenue="5"))["product_category"] == ""
+
+
 def test_conversion_without_any_session_has_empty_attribution() -> None:
     row = one_row(event("conversion", order_id="o-6", revenue="0"))
     assert (row["attributed_session_id"], row["revenue"]) == ("", Decimal(0))

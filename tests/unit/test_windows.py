@@ -419,6 +419,11 @@ def test_rollup_dimensions_cover_every_type_and_late() -> None:
         (event("search", query="x" * 300, results_count=0), ("zero", "x" * 200, "")),
         (event("conversion", order_id="o-1", revenue="1", currency="EUR", feature="chat"), ("EUR", "chat", "")),
         (event("conversion", order_id="o-1", revenue="1"), ("USD", "", "")),
+        (event("conversion", order_id="o-1", revenue="1", category="pumps"), ("USD", "", "pumps")),
+        (
+            event("conversion", order_id="o-1", revenue="1", currency="EUR", feature="chat", category="filters"),
+            ("EUR", "chat", "filters"),
+        ),
         (event("feedback", rating=4), ("", "", "")),
         (event("feedback", thumbs="down"), ("", "", "")),
         (event("custom", name="build.completed", dimensions={"status": "ok"}), ("build.completed", "status=ok", "")),

@@ -5,12 +5,13 @@ Two builders serve the dashboards:
   grouping of (tenant, type, d1, d2, d3, domain), optionally per time bucket in a time zone. Each
   stored row is one key's aggregate over one offset range of one partition; FINAL keeps the latest
   version of each and summing over ranges and partitions gives exact totals at any moment.
-- the raw builders (`session_list`, `session_events`, `recent_events`, `export_page`,
+- the raw builders (`session_list`, `session_events`, `recent_events`,
   `conversation_tokens`, `live_sessions`) read the priced events table for drill-downs, feeds and
-  export only; the alert builders read the alert history tables.
+  export only (`export`: every contract field); the alert builders read the alert history tables.
 
-One package, three modules: `rollups` (the generic builder, funnel, cohorts), `raw` (events and
-alert tables), `base` (the `Query` they return and shared helpers).
+One package: `rollups` (the generic builder, funnel, cohorts), `raw` (events and alert tables),
+`export` (every contract field, keyset pages), `revenue` (conversions per currency), `base` (the
+`Query` they return and shared helpers).
 
 Builders return a `Query`: SQL with ClickHouse server-side parameters plus their values. Values
 never enter the SQL text; the database name is checked as an identifier, and measure and dimension
@@ -20,6 +21,7 @@ names come from the fixed tables of `rollups`.
 from __future__ import annotations
 
 from views_api.queries.base import Query
+from views_api.queries.export import export_page
 from views_api.queries.raw import (
     EVENT_COLUMNS,
     SESSION_COLUMNS,
@@ -27,7 +29,6 @@ from views_api.queries.raw import (
     alert_history,
     alert_latest,
     conversation_tokens,
-    export_page,
     live_sessions,
     recent_events,
     session_events,

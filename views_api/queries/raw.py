@@ -85,7 +85,8 @@ EVENT_COLUMNS: Final = (
     "thumbs",
     "name",
 )
-"""Columns of one event in drill-downs, feeds and the CSV export (`id` is the event id)."""
+"""Columns of one event in drill-downs and feeds (`id` is the event id); the export adds every other
+contract field (`views_api.queries.export`)."""
 
 
 def session_events(database: str, tenant_id: str, session_id: str, limit: int) -> Query:
@@ -105,25 +106,6 @@ def recent_events(database: str, tenant_id: str, since: datetime, until: datetim
         f"WHERE {RAW_RANGE}\nORDER BY ts DESC, event_id DESC\nLIMIT {{limit:UInt32}}"
     )
     return Query(sql, {**raw_range(tenant_id, since, until), "limit": limit})
-
-
-def export_page(
-    database: str, tenant_id: str, since: datetime, until: datetime, after: tuple[datetime, str] | None, limit: int
-) -> Query:
-    """One page of the CSV export: events of [since, until) after the cursor (ts, event id), in order.
-
-    Keyset pages keep the export's memory flat whatever the range: each page is one bounded query.
-    """
-    params = {**raw_range(tenant_id, since, until), "limit": limit}
-    cursor = ""
-    if after is not None:
-        cursor = "\n    AND (ts, event_id) > ({after_ts:DateTime64(3)}, toUUID({after_id:String}))"
-        params["after_ts"], params["after_id"] = ch_datetime64(after[0]), after[1]
-    sql = (
-        "SELECT\n    " + ",\n    ".join(EVENT_COLUMNS) + f"\nFROM {raw_table(database)} FINAL\n"
-        f"WHERE {RAW_RANGE}{cursor}\nORDER BY ts, event_id\nLIMIT {{limit:UInt32}}"
-    )
-    return Query(sql, params)
 
 
 def live_sessions(

@@ -33,21 +33,27 @@ from views_api.reading import rate, series
 router = APIRouter(prefix="/api/dashboard/{tenant_id}", tags=["usage"])
 
 UsageType = Literal["all", "daily", "weekly", "monthly", "conversation"]
-TOKENS = ("events", "input_tokens", "output_tokens", "cost_usd")
-"""The rollup measures of a usage figure (`events` = requests)."""
+TOKENS = ("events", "input_tokens", "output_tokens", "cost_usd", "audio_seconds")
+"""The rollup measures of a usage figure (`events` = requests; `audio_seconds` gives Whisper minutes)."""
 WEEKS = 12
 MONTHS = 12
 TOP_CONVERSATIONS = 20
 
 
+def audio_minutes(seconds: float) -> float:
+    """Minutes of audio (Whisper and other models priced by duration) from summed `audio_seconds`, to 4 places."""
+    return round(seconds / 60, 4)
+
+
 def _figures(row: Mapping[str, Any]) -> dict[str, Any]:
-    """Token, cost and request fields of a summed row of `TOKENS`."""
+    """Token, cost, request and audio fields of a summed row of `TOKENS`."""
     return {
         "input_tokens": row["input_tokens"],
         "output_tokens": row["output_tokens"],
         "total_tokens": row["input_tokens"] + row["output_tokens"],
         "cost_usd": row["cost_usd"],
         "requests": row["events"],
+        "audio_minutes": audio_minutes(row["audio_seconds"]),
     }
 
 
@@ -93,7 +99,8 @@ async def usage(
     days: Annotated[int, Query(ge=1, le=1830, description="Last N days, today included (tenant zone).")] = 30,
     type_: Annotated[UsageType, Query(alias="type", description="Which sections to answer.")] = "all",
 ) -> Usage:
-    """LLM tokens, cost and requests per day, week and month, the top conversations and the period's totals."""
+    """LLM tokens, cost, requests and audio minutes per day, week (`type=weekly`: the last 12 Monday weeks)
+    and month, the top conversations and the period's totals."""
     period = resolve(now, days=days, tz=tenant.tz, granularity="day")
     daily: list[UsageDay] | None = None
     weekly: list[UsageWeek] | None = None
@@ -111,6 +118,7 @@ async def usage(
                 completion_tokens=totals["output_tokens"],
                 cost_usd=totals["cost_usd"],
                 requests=totals["events"],
+                audio_minutes=audio_minutes(totals["audio_seconds"]),
                 by_provider=by_provider(rows),
             )
     if type_ in ("all", "weekly"):
@@ -161,6 +169,7 @@ MODEL_MEASURES = (
     "cost_usd",
     "latency_ms_sum",
     "latency_buckets",
+    "audio_seconds",
 )
 """(Not `latency_count` too: its alias-shadowed `latency_buckets` makes ClickHouse nest the aggregates.)"""
 
@@ -172,7 +181,8 @@ async def models(
     database: DatabaseDep,
     period: Annotated[Period, Depends(period_params("30d"))],
 ) -> ModelComparison:
-    """Providers' models side by side: requests, error rate, tokens, cost, cost per 1k tokens, latency, cost share."""
+    """Providers' models side by side: requests, error rate, tokens, audio minutes, cost, cost per 1k tokens,
+    latency, cost share."""
     q = queries.rollup_totals(
         database,
         scope(tenant, period, "llm_call"),
@@ -196,6 +206,7 @@ async def models(
                 error_rate_pct=rate(r["errors"], r["events"]),
                 input_tokens=r["input_tokens"],
                 output_tokens=r["output_tokens"],
+                audio_minutes=audio_minutes(r["audio_seconds"]),
                 cost_usd=r["cost_usd"],
                 cost_per_1k_tokens_usd=reading.money(r["cost_usd"] * 1000 / tokens) if tokens else Decimal(0),
                 avg_latency_ms=reading.mean(r["latency_ms_sum"], sum(latency)) if sum(latency) else None,
