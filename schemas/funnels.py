@@ -8,7 +8,7 @@ against the same vocabulary: the contract's field names, a custom event's own di
 `FunnelDefinition` checks the shape (what is stored); `resolve_funnel` checks every step against the
 vocabulary, or raises a `FunnelError` naming the field (`steps.2.where.0`). A saved funnel is one record
 of the tenant directory (`FunnelRecord`, key `funnel:<tenant>:<funnel id>`); the e-commerce funnel of
-seed 003 is built in (`BUILT_IN`), never stored.
+the e-commerce funnel is built in (`BUILT_IN`), never stored.
 """
 
 from __future__ import annotations
@@ -204,7 +204,7 @@ ECOMMERCE: Final = FunnelDefinition(
         FunnelStep(event="conversion", label="Converted"),
     ],
 )
-"""Seed 003's funnel: sessions started -> product viewed (recommended or inquired) -> clicked -> added to
+"""The e-commerce funnel: sessions started -> product viewed (recommended or inquired) -> clicked -> added to
 cart -> converted, within 7 days of the session's start (`GET .../funnel` answers it too)."""
 BUILT_IN: Final[dict[str, FunnelDefinition]] = {"ecommerce": ECOMMERCE}
 """Funnels every tenant has, by id: listed with the saved ones, never stored, never changed."""

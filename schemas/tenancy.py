@@ -67,7 +67,7 @@ WebUrl = Annotated[str, Field(max_length=2048, pattern=r"^https?://[^\s/$.?#][^\
 
 
 class AiSettings(BaseModel):
-    """How the tenant's assistant answers (seed 000's AI settings)."""
+    """How the tenant's assistant answers (the store's AI settings)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
@@ -78,7 +78,7 @@ class AiSettings(BaseModel):
 
 
 class StoreSettings(BaseModel):
-    """The tenant's store configuration (seed 000), edited from the dashboard."""
+    """The tenant's store configuration, edited from the dashboard."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 

@@ -1,6 +1,6 @@
-"""Seed 003's site-builder journeys and a few e-commerce sessions, and what a funnel must answer over them.
+"""Site-builder journeys and a few e-commerce sessions, and what a funnel must answer over them.
 
-`seed3_events()` adds to the views' known set (`tests.viewsdata`) custom events of end users reaching
+`builder_events()` adds to the views' known set (`tests.viewsdata`) custom events of end users reaching
 different depths of Visitors -> Requests -> Emails -> Verified -> Builds -> Deployed, one whose next step
 comes after the window, one out of order, one visiting twice, one whose visit is before the period, none
 without an end user counted, and another tenant sending the same names; plus a session whose conversion
@@ -22,7 +22,7 @@ TODAY = datetime(2026, 3, 18, tzinfo=UTC)
 WEEK_START = TODAY - 6 * DAY
 """The default period (7d) at NOW: 2026-03-12 .. 2026-03-18, acme's zone is UTC."""
 NAMES = ["visit", "request", "email.submitted", "email.verified", "build.finished", "site.deployed"]
-SEED3 = {
+BUILDER = {
     "name": "Site builder",
     "by": "end_user",
     "window": "2d",
@@ -62,7 +62,7 @@ def full(*minutes: int) -> list[tuple[str, int]]:
     return list(zip(NAMES, minutes, strict=False))
 
 
-def seed3_events() -> list[Event]:
+def builder_events() -> list[Event]:
     at = lambda day, hour, minute=0: TODAY + day * DAY + timedelta(hours=hour, minutes=minute)  # noqa: E731
     events = [
         *journey("u-full", at(-1, 10), full(0, 5, 10, 20, 30, 40)),  # all six steps
@@ -107,7 +107,7 @@ class Step:
     where: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
-SEED3_STEPS = [Step("custom", n, (("status", ("ok",)),) if n == "build.finished" else ()) for n in NAMES]
+BUILDER_STEPS = [Step("custom", n, (("status", ("ok",)),) if n == "build.finished" else ()) for n in NAMES]
 ECOMMERCE_STEPS = [
     Step("session_started"),
     Step("product_event", None, (("action", ("recommended", "inquired")),)),

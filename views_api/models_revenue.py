@@ -1,4 +1,4 @@
-"""Response models of the revenue view (seed 001): per currency, never added across currencies."""
+"""Response models of the revenue view: per currency, never added across currencies."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ class CurrencyRevenue(ApiModel):
 
 
 class Revenue(ApiModel):
-    """Seed 001's revenue: total, previous period, growth, by AI feature and by product category, per currency."""
+    """Revenue: total, previous period, growth, by AI feature and by product category, per currency."""
 
     tenant_id: str
     period: PeriodOut

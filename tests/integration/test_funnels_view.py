@@ -1,6 +1,6 @@
 """Tenant-defined funnels over real HTTP: saved on the real directory topic, reported from chDB.
 
-Seed 003's funnel (Visitors -> Requests -> Emails -> Verified -> Builds -> Deployed, custom events per end
+The site-builder funnel (Visitors -> Requests -> Emails -> Verified -> Builds -> Deployed, custom events per end
 user) is saved over HTTP and reported over a known set of journeys added to the views' event set: users
 reaching different depths, one whose next step comes after the window, one whose steps come out of
 order, one visiting twice, one whose visit is before the period, and another tenant sending the same
@@ -25,17 +25,17 @@ from tenancy.directory import Directory
 from tenancy.kafka_log import DirectoryFollower, DirectoryWriter
 from tests.conftest import free_port
 from tests.funnelsdata import (
+    BUILDER,
+    BUILDER_STEPS,
     DAY,
     ECOMMERCE_STEPS,
-    SEED3,
-    SEED3_STEPS,
     TODAY,
     WEEK_START,
+    builder_events,
     expected,
     figures,
     independent,
     iso,
-    seed3_events,
 )
 from tests.live import serve, start_ingest_topics
 from tests.viewsdata import DB, Views, load, views
@@ -64,7 +64,7 @@ async def s(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str) -> A
     a fresh directory topic (started by the served app's lifespan)."""
     _, _, topic = await start_ingest_topics(kafka_bootstrap, f"funnels-{uuid.uuid4().hex[:8]}")
     async with views(tmp_path_factory.mktemp("funnels")) as loaded:
-        extra = seed3_events()
+        extra = builder_events()
         await load(loaded.warehouse, extra, partition=1)
         loaded.events.extend(extra)
         app = create_app(
@@ -97,8 +97,8 @@ async def create(s: Served, body: dict[str, Any], tenant: str = "acme", who: str
 # -- the tests -----------------------------------------------------------------------------------------------
 
 
-async def test_seed_003_funnel_saved_over_http_counts_each_user_exactly(s: Served) -> None:
-    r = await create(s, SEED3)
+async def test_the_site_builder_funnel_saved_over_http_counts_each_user_exactly(s: Served) -> None:
+    r = await create(s, BUILDER)
     assert r.status_code == 201, r.text
     saved = r.json()
     funnel_id = saved["id"]
@@ -108,7 +108,7 @@ async def test_seed_003_funnel_saved_over_http_counts_each_user_exactly(s: Serve
         ["Visitors", "Requests", "Emails", "Verified", "Builds", "Deployed"],
     )
     on_topic = (await saved_on_topic(s)).tenant_funnels("acme")  # another process would read it
-    assert on_topic[funnel_id].definition.model_dump(exclude_defaults=True) == SEED3
+    assert on_topic[funnel_id].definition.model_dump(exclude_defaults=True) == BUILDER
     listed = (await s.http.get("/api/dashboard/acme/funnels", headers=s.auth("acme"))).json()
     assert [f["id"] for f in listed["funnels"]][:1] == ["ecommerce"] and funnel_id in [
         f["id"] for f in listed["funnels"]
@@ -119,7 +119,7 @@ async def test_seed_003_funnel_saved_over_http_counts_each_user_exactly(s: Serve
     # entered: u-full u-three u-failed u-late u-visit u-order u-twice u-edge u-today (not u-before: its
     # visit is before the period; not the events without an end user; not globex's)
     assert [st["actors"] for st in got["steps"]] == counts
-    assert expected(s.v.events, SEED3_STEPS, "end_user", 2 * DAY, WEEK_START, TODAY + DAY)[0] == counts
+    assert expected(s.v.events, BUILDER_STEPS, "end_user", 2 * DAY, WEEK_START, TODAY + DAY)[0] == counts
     assert [st["step"] for st in got["steps"]] == ["Visitors", "Requests", "Emails", "Verified", "Builds", "Deployed"]
     assert [{k: st[k] for k in figures(counts)[0]} for st in got["steps"]] == figures(counts)
     assert got["steps"][1] == {
@@ -138,7 +138,7 @@ async def test_seed_003_funnel_saved_over_http_counts_each_user_exactly(s: Serve
         WEEK_START + 5 * DAY: [2, 2, 2, 1, 1, 1],
         WEEK_START + 6 * DAY: [1, 1, 0, 0, 0, 0],
     }
-    assert expected(s.v.events, SEED3_STEPS, "end_user", 2 * DAY, WEEK_START, TODAY + DAY)[1] == by_day
+    assert expected(s.v.events, BUILDER_STEPS, "end_user", 2 * DAY, WEEK_START, TODAY + DAY)[1] == by_day
     assert [d["start"] for d in got["daily"]] == [iso(d) for d in by_day]
     for day, want in zip(got["daily"], by_day.values(), strict=True):
         assert day["steps"] == figures(want)
@@ -149,19 +149,19 @@ async def test_seed_003_funnel_saved_over_http_counts_each_user_exactly(s: Serve
     got = await report(s, funnel_id, "from=2026-03-12&to=2026-03-14")
     assert [st["actors"] for st in got["steps"]] == [3, 1, 0, 0, 0, 0]
     until = datetime(2026, 3, 15, tzinfo=UTC)
-    assert expected(s.v.events, SEED3_STEPS, "end_user", 2 * DAY, WEEK_START, until)[0] == [3, 1, 0, 0, 0, 0]
+    assert expected(s.v.events, BUILDER_STEPS, "end_user", 2 * DAY, WEEK_START, until)[0] == [3, 1, 0, 0, 0, 0]
     assert [d["steps"][0]["actors"] for d in got["daily"]] == [0, 1, 2]
 
     # a wider window (replace it, same id): u-late's request 3 days later now counts
-    wider = {**SEED3, "window": "4d"}
+    wider = {**BUILDER, "window": "4d"}
     r = await s.http.put(f"/api/dashboard/acme/funnels/{funnel_id}", json=wider, headers=s.auth("acme-admin"))
     assert r.status_code == 200 and r.json()["window"] == "4d", r.text
     got = await report(s, funnel_id)
     assert [st["actors"] for st in got["steps"]] == [9, 7, 5, 3, 2, 1]
-    assert expected(s.v.events, SEED3_STEPS, "end_user", 4 * DAY, WEEK_START, TODAY + DAY)[0] == [9, 7, 5, 3, 2, 1]
+    assert expected(s.v.events, BUILDER_STEPS, "end_user", 4 * DAY, WEEK_START, TODAY + DAY)[0] == [9, 7, 5, 3, 2, 1]
 
     # the same names for globex: only its own users
-    r = await create(s, SEED3, tenant="globex", who="operator")
+    r = await create(s, BUILDER, tenant="globex", who="operator")
     assert r.status_code == 201, r.text
     got = await report(s, r.json()["id"], tenant="globex", who="globex")
     assert [st["actors"] for st in got["steps"]] == [2, 2, 2, 2, 2, 2]

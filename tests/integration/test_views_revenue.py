@@ -1,4 +1,4 @@
-"""Revenue (seed 001) and Whisper minutes (seed 002) over real HTTP on a known event set (tests/revenuedata.py)."""
+"""Revenue and Whisper minutes over real HTTP on a known event set (tests/revenuedata.py)."""
 
 from __future__ import annotations
 

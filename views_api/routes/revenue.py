@@ -1,4 +1,4 @@
-"""Seed 001's revenue under /api/dashboard/{tenant_id}/revenue: total, previous period, growth, by AI
+"""Revenue under /api/dashboard/{tenant_id}/revenue: total, previous period, growth, by AI
 feature and by product category, per currency (amounts in different currencies are never added).
 
 Reads the conversion rollups (any period the rollups keep, not limited by the raw events' retention):

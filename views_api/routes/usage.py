@@ -1,4 +1,4 @@
-"""Seed 002's usage analytics and model comparison under /api/dashboard/{tenant_id}/ (LLM calls only).
+"""Usage analytics and model comparison under /api/dashboard/{tenant_id}/ (LLM calls only).
 
 Everything reads the rollups' `llm_call` rows (named `provider`, `model` by the registry) except the conversation
 table, a drill-down over the raw events (`queries.conversation_tokens`).

@@ -1,4 +1,4 @@
-// Settings: the store configuration of seed 000 (admin keys can save it).
+// Settings: the store configuration (admin keys can save it).
 
 import { send, tenantPath } from "../api.js";
 import { escape } from "../format.js";
