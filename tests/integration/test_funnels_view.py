@@ -206,6 +206,8 @@ async def test_the_ecommerce_funnel_counts_a_conversion_sent_with_only_its_attri
 
     got = await report(s, "ecommerce")
     assert [st["actors"] for st in got["steps"]] == counts
+    # the conversion rate: converted sessions as a percentage of the sessions that entered
+    assert got["steps"][-1]["from_first_pct"] == round(counts[-1] * 100 / counts[0], 2) > 0
     assert [st["step"] for st in got["steps"]] == [
         "Sessions",
         "Product viewed",
