@@ -329,6 +329,7 @@ async def test_one_user_covers_every_retained_event_and_names_fields_as_the_cont
         "currency": "EUR",
         "attributed_session_id": "a1",
         "feature": "",
+        "category": "",
     }
     custom = next(e for e in body["events"] if e["type"] == "custom")["fields"]
     assert custom == {

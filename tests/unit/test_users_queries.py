@@ -190,14 +190,16 @@ def test_type_fields_name_each_types_columns_as_the_contract_does() -> None:
     ended = type_fields(row("session_ended", end_reason="completed", latency_ms=60000))
     assert ended == {"reason": "completed", "duration_ms": 60000}
     conversion = type_fields(
-        row("conversion", order_id="o1", revenue=Decimal("12.5"), currency="EUR", attributed_session_id="s1")
-    )
+        row("conversion", order_id="o1", revenue=Decimal("12.5"), currency="EUR", attributed_session_id="s1",
+            product_category="pumps")
+    )  # fmt: skip
     assert conversion == {
         "order_id": "o1",
         "revenue": Decimal("12.5"),
         "currency": "EUR",
         "attributed_session_id": "s1",
         "feature": "",
+        "category": "pumps",
     }
     custom = type_fields(row("custom", name="build.completed", dimensions={"status": "failed"}, measures={"s": 2.5}))
     assert custom == {"name": "build.completed", "dimensions": {"status": "failed"}, "measures": {"s": 2.5}}
