@@ -88,7 +88,8 @@ class RangeBook:
         batch (and the partitions whose first record is a batch record), returns partition -> offset
         to seek to when the batch would:
         - start a single-event range in the middle (a fresh start or a re-read at a mid-range offset):
-          to the start of its range (a fresh start at a batch record needs none: it is a range);
+          to the start of its range (a (re)start at a batch record needs none while no single-event range
+          is open: it is a range of its own — seeking is avoided where it can be, see decision 0005);
         - skip records (a gap, e.g. an agent restart): to the open single-event range's start, or to
           the first record not read.
         Each (partition, offset) is sought once: if the log no longer holds it (retention,
@@ -103,8 +104,8 @@ class RangeBook:
             current = self._open.get(partition)
             if last is not None and offset > last + 1:  # a gap
                 target = current.range_id * self.span if current is not None else last + 1
-            elif last is None and partition in batched:
-                target = offset
+            elif partition in batched and (last is None or current is None):
+                target = offset  # a batch record is a range of its own, and no single-event range is open below
             else:  # a (re)start: from the start of its range
                 target = offset - offset % self.span
             if target != offset and (partition, target) not in self._sought:

@@ -18,10 +18,10 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Annotated, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from schemas.ddl import EVENTS_COLUMNS
 from schemas.type_columns import TYPE_COLUMNS
@@ -160,6 +160,12 @@ class Filter(BaseModel):
     op: Op = "eq"
     values: Annotated[list[Text], Field(min_length=1, max_length=MAX_VALUES)]
 
+    @model_validator(mode="after")
+    def _one_value_unless_listed(self) -> Filter:
+        if self.op not in ("eq", "ne") and len(self.values) != 1:
+            raise ValueError(f"{self.op} takes one value (several values: eq or ne)")
+        return self
+
 
 class MeasureSpec(BaseModel):
     """One aggregate: `agg(field)`, `count`, `users`, `sessions`, or `rate(field=value)`."""
@@ -241,15 +247,30 @@ class Resolved:
     """(a measure label or group field name, descending)."""
     limit: int
     series: bool
+    per_group: frozenset[str] = frozenset()
+    """Measures of money whose currency only the groups fix: no total, previous total or `other` value
+    (amounts in different currencies are never added)."""
 
 
-def _number(text: str, param: str) -> Decimal:
+MAX_DECIMAL: Final = Decimal(10) ** 26
+"""Money columns are Decimal(38, 12): 26 digits before the point."""
+
+
+def _places(value: Decimal) -> int:
+    with localcontext(prec=100):
+        exponent = value.normalize().as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
+def _number(text: str, param: str, decimal: bool = False) -> Decimal:
     try:
         value = Decimal(text)
     except ArithmeticError:
-        raise ExploreError(param, f"{text!r} is not a number") from None
+        raise ExploreError(param, f"{text[:40]!r} is not a number") from None
     if not value.is_finite() or not math.isfinite(float(value)):
-        raise ExploreError(param, f"{text!r} is not a finite number")
+        raise ExploreError(param, f"{text[:40]!r} is not a finite number")
+    if decimal and (abs(value) >= MAX_DECIMAL or _places(value) > 12):
+        raise ExploreError(param, f"{text[:40]!r}: amounts have at most 26 digits before the point and 12 after")
     return value
 
 
@@ -264,7 +285,7 @@ def resolve_filter(event_type: str, f: Filter, param: str) -> ResolvedFilter:
     field = resolve_field(event_type, f.field, kind, param)
     if kind == "dimension":
         return ResolvedFilter(field, f.op, tuple(f.values))
-    return ResolvedFilter(field, f.op, tuple(_number(v, param) for v in f.values))
+    return ResolvedFilter(field, f.op, tuple(_number(v, param, field.decimal) for v in f.values))
 
 
 def resolve(query: ExploreQuery) -> Resolved:
@@ -291,21 +312,28 @@ def resolve(query: ExploreQuery) -> Resolved:
     labels = [rm.label for rm in measures]
     if len(set(labels)) != len(labels):
         raise ExploreError("measure", "a measure is asked twice")
+    per_group = set()
     for rm in measures:
         money = rm.field.money if rm.field is not None else None
+        if money and not _filtered_to_one(money, where):
+            per_group.add(rm.label)
         if money and not _single_valued(money, where, groups):
             raise ExploreError(
                 "measure", f"{rm.label}: amounts in different currencies are never added; group_by {money} "
                 f"or filter one {money} ({money}=EUR)"
             )  # fmt: skip
     order = parse_order(query.order_by, labels, [g.name for g in groups])
-    return Resolved(event, query.name, where, groups, tuple(measures), order, query.limit, query.series)
+    return Resolved(
+        event, query.name, where, groups, tuple(measures), order, query.limit, query.series, frozenset(per_group)
+    )
+
+
+def _filtered_to_one(column: str, where: tuple[ResolvedFilter, ...]) -> bool:
+    return any(f.field.column == column and f.field.key is None and f.op == "eq" and len(f.values) == 1 for f in where)
 
 
 def _single_valued(column: str, where: tuple[ResolvedFilter, ...], groups: tuple[ExploreField, ...]) -> bool:
-    if any(g.column == column and g.key is None for g in groups):
-        return True
-    return any(f.field.column == column and f.op == "eq" and len(f.values) == 1 for f in where)
+    return any(g.column == column and g.key is None for g in groups) or _filtered_to_one(column, where)
 
 
 def parse_order(text: str | None, labels: list[str], groups: list[str]) -> tuple[str, bool]:

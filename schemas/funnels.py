@@ -19,7 +19,7 @@ from typing import Annotated, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from schemas.explore import EVENT_TYPES, MAX_NAME, ExploreError, Filter, ResolvedFilter, resolve_filter
+from schemas.explore import ANY, EVENT_TYPES, MAX_NAME, ExploreError, Filter, ResolvedFilter, resolve_filter
 from schemas.types import TenantId, Timestamp
 
 MIN_STEPS: Final = 2
@@ -85,8 +85,9 @@ class FunnelStep(BaseModel):
     @field_validator("event")
     @classmethod
     def _known_type(cls, value: str) -> str:
-        if value not in EVENT_TYPES:
-            raise ValueError(f"unknown event type {value[:40]!r}; choose from {', '.join(EVENT_TYPES)}")
+        if value not in EVENT_TYPES or value == ANY:
+            steps = ", ".join(t for t in EVENT_TYPES if t != ANY)
+            raise ValueError(f"unknown step event type {value[:40]!r}; choose from {steps}")
         return value
 
     @model_validator(mode="after")

@@ -80,6 +80,9 @@ def extra_events() -> list[dict[str, Any]]:
                 dimensions={"concern": CONCERNS[n % 3], "outcome": "resolved" if n % 5 else "unresolved"},
             )
         )
+    for n, (amount, currency) in enumerate([("10.25", "EUR"), ("1000.5", "USD"), ("50000", "JPY"), ("4.75", "EUR")]):
+        events.append(_ev("conversion", NOW - timedelta(hours=3 + n), 3000 + n, order_id=f"x{n}", revenue=amount,
+                          currency=currency, session_id=f"c{n}"))  # fmt: skip
     events.append(_ev("custom", NOW - timedelta(hours=2), 9999, tenant="globex", name="build.finished",
                       dimensions={"status": "failed", "site_type": "landing"}, measures={"duration_s": 99999}))  # fmt: skip
     return events
@@ -287,3 +290,35 @@ async def test_any_event_counts_active_users_and_sessions_over_every_type(v: Vie
     }
     bad = await explore(v, "event=any&group_by=model&measure=sum(latency_ms)", status=422)
     assert "measure" in str(bad)
+
+
+async def test_numbers_compare_exactly_and_money_is_never_added_across_currencies(v: Views) -> None:
+    calls = [e for e in pick(v.events, type="llm_call") if in_week(e)]
+    some = calls[0]["latency_ms"]
+    got = await explore(v, f"event=llm_call&where=latency_ms={some}&where=latency_ms=1&series=false")
+    assert got["total"]["count"] == sum(e["latency_ms"] in (some, 1) for e in calls) > 0
+    got = await explore(v, f"event=llm_call&where=latency_ms!={some}&series=false")
+    assert got["total"]["count"] == sum(e["latency_ms"] != some for e in calls)
+    assert (await explore(v, "event=llm_call&where=cost_usd=0.000001&series=false"))["total"]["count"] == 0
+    huge = await explore(v, "event=llm_call&where=cost_usd>1e26", status=422)
+    assert huge["detail"][0]["loc"] == ["query", "where"]
+
+    conversions = [e for e in pick(v.events, type="conversion") if in_week(e)]
+    by_currency: dict[str, Decimal] = {}
+    for e in conversions:
+        by_currency[e.get("currency", "USD")] = by_currency.get(e.get("currency", "USD"), Decimal(0)) + Decimal(
+            e["revenue"]
+        )
+    got = await explore(
+        v, "event=conversion&group_by=currency&measure=sum(revenue)&measure=count&limit=1&order_by=-count"
+    )
+    top = min(by_currency, key=lambda c: (-sum(e.get("currency", "USD") == c for e in conversions), c))
+    assert got["groups"][0]["group"] == {"currency": top}
+    assert Decimal(got["groups"][0]["values"]["sum(revenue)"]) == by_currency[top]
+    other = got["groups"][1]
+    assert other["other"] and other["values"]["sum(revenue)"] is None  # several currencies: never added
+    assert other["values"]["count"] == sum(e.get("currency", "USD") != top for e in conversions)
+    assert got["total"]["sum(revenue)"] is None and got["total"]["count"] == len(conversions)
+    assert all(p["values"]["sum(revenue)"] is None for p in got["series"] if p["other"])
+    eur = await explore(v, "event=conversion&where=currency=EUR&measure=sum(revenue)&series=false")
+    assert Decimal(eur["total"]["sum(revenue)"]) == by_currency["EUR"] == Decimal("15.00")

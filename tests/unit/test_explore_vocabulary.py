@@ -161,3 +161,22 @@ def test_tenant_values_travel_as_parameters_never_in_the_sql() -> None:
 def test_numbers_in_filters_are_exact_decimals() -> None:
     q = resolve(ExploreQuery(event="llm_call", where=[parse_filter("cost_usd>=0.000001")]))
     assert q.where[0].values == (Decimal("0.000001"),)
+
+
+def test_only_eq_and_ne_take_several_values() -> None:
+    with pytest.raises(ValidationError, match="takes one value"):
+        Filter(field="query", op="contains", values=["a", "b"])
+    assert Filter(field="status", op="ne", values=["a", "b"]).values == ["a", "b"]
+
+
+@pytest.mark.parametrize("text", ["1e26", "-1e27", "0.0000000000001"])
+def test_amounts_beyond_the_money_columns_are_refused(text: str) -> None:
+    with pytest.raises(ExploreError, match="26 digits"):
+        resolve(ExploreQuery(event="llm_call", where=[parse_filter(f"cost_usd>{text}")]))
+
+
+def test_a_funnel_step_names_one_event_type() -> None:
+    from schemas.funnels import FunnelStep
+
+    with pytest.raises(ValidationError, match="step event type"):
+        FunnelStep(event="any")

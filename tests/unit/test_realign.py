@@ -79,3 +79,12 @@ def test_a_re_read_batch_record_goes_back_to_its_range_start() -> None:
     _read(book, 0, range(10, 13))
     _read_batches(book, 0, range(13, 16))
     assert book.realign({0: 14}, batched={0}) == {0: 10}  # single-event records 10..12 are rebuilt too
+
+
+def test_a_re_read_batch_record_with_no_single_event_range_open_needs_no_seek() -> None:
+    """A rebalance that keeps the partition restarts at the committed batch record: it is a range of its own,
+    so reading goes on from there (a seek would race records Faust is still handing over, decision 0005)."""
+    book = RangeBook(10)
+    _read_batches(book, 0, range(10, 16))
+    assert book.realign({0: 14}, batched={0}) == {}
+    assert book.realign({0: 3}, batched={0}) == {}

@@ -71,10 +71,11 @@ def filter_sql(f: ResolvedFilter, params: _Params) -> str:
         values = params.add([str(v) for v in f.values], "Array(String)")
         return f"{x} {'NOT IN' if f.op == 'ne' else 'IN'} {values}"
     ch_type = _number_type(f.field)
-    cast = [str(v) if f.field.decimal else float(v) for v in f.values]
+    cast = [format(v, "f") if f.field.decimal else float(v) for v in f.values]
     present = _present(f.field, params)
-    if f.op in ("eq", "ne"):
-        condition = f"{x} {'NOT IN' if f.op == 'ne' else 'IN'} {params.add(cast, f'Array({ch_type})')}"
+    if f.op in ("eq", "ne"):  # one parameter per number: an Array(Decimal) parameter's text is not portable
+        listed = ", ".join(params.add(v, ch_type) for v in cast)
+        condition = f"{x} {'NOT IN' if f.op == 'ne' else 'IN'} ({listed})"
     else:
         op = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}[f.op]
         condition = f"{x} {op} {params.add(cast[0], ch_type)}"

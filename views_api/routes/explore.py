@@ -39,12 +39,18 @@ from views_api.queries.explore import ExploreSql, Span, value_of
 router = APIRouter(prefix="/api/dashboard/{tenant_id}", tags=["explore"])
 
 
-def _values(row: dict[str, Any], resolved: Resolved) -> dict[str, Value]:
-    return {m.label: value_of(row.get(f"m{i}")) for i, m in enumerate(resolved.measures)}
+def _values(row: dict[str, Any], resolved: Resolved, mixed: bool = False) -> dict[str, Value]:
+    """The measures of a row; `mixed`: the row adds up several groups, so money measures whose currency
+    only the groups fix are null (amounts in different currencies are never added)."""
+    return {
+        m.label: None if mixed and m.label in resolved.per_group else value_of(row.get(f"m{i}"))
+        for i, m in enumerate(resolved.measures)
+    }
 
 
 def _empty(resolved: Resolved) -> dict[str, Value]:
-    return {m.label: 0 if m.agg in ("count", "users", "sessions", "sum") else None for m in resolved.measures}
+    zero = ("count", "users", "sessions", "sum")
+    return {m.label: 0 if m.agg in zero and m.label not in resolved.per_group else None for m in resolved.measures}
 
 
 def _group(row: dict[str, Any], resolved: Resolved) -> dict[str, str]:
@@ -82,19 +88,19 @@ async def run_explore(
         pending.append(sql.series(top, others))
     answers = await asyncio.gather(*(warehouse.query(q.sql, q.params) for q in pending))
     by_current = {bool(r["current"]): r for r in answers[0]}
-    total = _values(by_current[True], resolved) if True in by_current else _empty(resolved)
+    total = _values(by_current[True], resolved, mixed=True) if True in by_current else _empty(resolved)
     previous_total: dict[str, Value] | None = None
     if period.prev_since >= oldest:
-        previous_total = _values(by_current[False], resolved) if False in by_current else _empty(resolved)
+        previous_total = _values(by_current[False], resolved, mixed=True) if False in by_current else _empty(resolved)
     if others:
         blank = dict.fromkeys((g.name for g in resolved.group_by), "")
-        groups.append(ExploreRow(group=blank, other=True, values=_values(answers[1][0], resolved)))
+        groups.append(ExploreRow(group=blank, other=True, values=_values(answers[1][0], resolved, mixed=True)))
     series = [
         ExplorePoint(
             start=reading.utc(r["bucket"]),
             group=_group(r, resolved),
             other=bool(resolved.group_by) and not r["in_top"],
-            values=_values(r, resolved),
+            values=_values(r, resolved, mixed=not resolved.group_by or not r["in_top"]),
         )
         for r in (answers[-1] if bucket is not None else [])
     ]

@@ -11,13 +11,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 
 from schemas.type_columns import TYPE_COLUMNS
 from tenancy.http import AuthError
-from views_api.context import TenantCtx, period_params
-from views_api.deps import DatabaseDep, WarehouseDep, one, run
+from views_api.context import TenantCtx, period_params, require_raw
+from views_api.deps import DatabaseDep, NowDep, WarehouseDep, one, run
 from views_api.models import PeriodOut
 from views_api.models_users import EndUser, EndUserDetail, EndUserList, FieldValue, TimelineEvent
 from views_api.periods import Period
@@ -66,8 +66,10 @@ def _cursor(param: str, text: str | None) -> Cursor | None:
 @router.get("/users", response_model=EndUserList)
 async def users(
     tenant: TenantCtx,
+    request: Request,
     warehouse: WarehouseDep,
     database: DatabaseDep,
+    now: NowDep,
     period: Annotated[Period, Depends(period_params("30d"))],
     sort: Annotated[
         str,
@@ -85,6 +87,7 @@ async def users(
 ) -> EndUserList:
     """The tenant's end users with events in the period: sessions, messages, LLM calls, tokens, cost,
     conversions and revenue per currency of each, sorted and paged (ties in end_user_id order)."""
+    require_raw(request, now, period, "end-user figures")
     search = q or None
     page = queries.user_list(database, tenant.tenant_id, period.since, period.until, sort, limit, offset, search)
     count = queries.user_count(database, tenant.tenant_id, period.since, period.until, search)
