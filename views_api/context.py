@@ -112,10 +112,15 @@ def raw_oldest(request: Request, now: datetime) -> datetime:
     return now - timedelta(days=days)
 
 
+def raw_kept(request: Request, now: datetime, period: Period) -> bool:
+    """Whether the raw events of `period` are still stored."""
+    return period.since >= raw_oldest(request, now)
+
+
 def require_raw(request: Request, now: datetime, period: Period, what: str) -> None:
     """A PeriodError naming the period parameter used, when `period` starts before the raw retention."""
     oldest = raw_oldest(request, now)
-    if period.since < oldest:
+    if not raw_kept(request, now, period):
         param = "from" if period.label == "from/to" else "days" if period.label.startswith("days=") else "period"
         days = round((now - oldest).total_seconds() / 86400)
         raise PeriodError(param, f"{what} read stored events, kept {days} days: start on or after {oldest:%Y-%m-%d}")

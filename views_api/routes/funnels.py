@@ -36,7 +36,7 @@ from tenancy.directory import Directory
 from tenancy.http import AuthError
 from tenancy.kafka_log import DirectoryWriter
 from views_api import reading
-from views_api.context import Tenant, TenantCtx, period_params, raw_oldest, require_raw
+from views_api.context import Tenant, TenantCtx, period_params, require_raw
 from views_api.deps import DatabaseDep, NowDep, WarehouseDep, run
 from views_api.models import PeriodOut
 from views_api.models_funnels import FunnelDay, FunnelList, FunnelOut, FunnelReport, FunnelStepResult, StepFigures
@@ -57,15 +57,6 @@ class FunnelCounts:
     """Actors reaching each step over the period."""
     daily: list[tuple[datetime, list[int]]]
     """Per bucket of the period, the same over the actors whose first step falls in it."""
-
-
-def raw_events_kept(request: Request, now: datetime, period: Period) -> bool:
-    """Whether the raw events of `period` are still stored (`views_api.context.raw_oldest`)."""
-    return period.since >= raw_oldest(request, now)
-
-
-def _require_kept(request: Request, now: datetime, period: Period) -> None:
-    require_raw(request, now, period, "funnels")
 
 
 def reached(rows: list[dict[str, Any]], steps: int, buckets: list[datetime]) -> FunnelCounts:
@@ -249,7 +240,7 @@ async def funnel_report(
         resolved = resolve_funnel(definition)
     except FunnelError as exc:  # saved before the vocabulary changed
         raise AuthError(409, f"funnel {funnel_id!r} no longer fits the events: {exc.message}; save it again") from None
-    _require_kept(request, now, period)
+    require_raw(request, now, period, "funnels")
     counts = await funnel_counts(warehouse, database, tenant.tenant_id, resolved, period)
     steps = [
         FunnelStepResult(step=s.title, event=s.event, name=s.name, **f.model_dump())

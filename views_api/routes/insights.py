@@ -18,7 +18,7 @@ from schemas.funnels import ECOMMERCE, resolve_funnel
 from storage import Warehouse
 from views_api import forecast as fc
 from views_api import queries, reading
-from views_api.context import Tenant, TenantCtx, period_params, scope
+from views_api.context import Tenant, TenantCtx, period_params, raw_kept, scope
 from views_api.deps import DatabaseDep, NowDep, WarehouseDep, run
 from views_api.models import PeriodOut
 from views_api.models_insights import (
@@ -35,7 +35,7 @@ from views_api.models_insights import (
 )
 from views_api.periods import Period, floor, last, shift
 from views_api.reading import rate, series
-from views_api.routes.funnels import funnel_counts, raw_events_kept
+from views_api.routes.funnels import funnel_counts
 
 router = APIRouter(prefix="/api/dashboard/{tenant_id}", tags=["insights"])
 
@@ -75,7 +75,7 @@ async def funnel(
     While the period's raw events are kept: the built-in `ecommerce` funnel (sessions through the stages
     in order within 7 days, a conversion's attributed session counted; per bucket of the session's
     start). Before: from the rollups, distinct sessions with each stage's event, each stage on its own."""
-    if raw_events_kept(request, now, period):
+    if raw_kept(request, now, period):
         counted = await funnel_counts(warehouse, database, tenant.tenant_id, _ECOMMERCE, period)
         counts, buckets = counted.totals, counted.daily
     else:
